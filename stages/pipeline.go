@@ -1,0 +1,150 @@
+package stages
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v2"
+)
+
+// Pipeline runs the stages of one pipeline_stages list as direct calls: an entry
+// goes through every stage on the caller's goroutine, with no channel or goroutine
+// per stage. A Pipeline is not safe for concurrent use; its owner (one target, or
+// the job's pipeline goroutine) serialises Process and Flush.
+type Pipeline struct {
+	stages   []Stage
+	names    []string
+	nexts    []func(*Entry) // nexts[i] is what stage i calls for each entry it passes on
+	out      func(*Entry)
+	flushers []int
+	interval time.Duration
+}
+
+// NewPipeline builds a pipeline from the decoded YAML of a pipeline_stages list:
+// each item a map with exactly one key, the stage type, whose value is the stage's
+// body.
+func NewPipeline(items []any, opts Options) (*Pipeline, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	p := &Pipeline{}
+	for _, item := range items {
+		name, body, err := splitItem(item)
+		if err != nil {
+			return nil, err
+		}
+		st, err := newStage(name, body, opts)
+		if err != nil {
+			return nil, fmt.Errorf("invalid %s stage config: %w", name, err)
+		}
+		if f, ok := st.(Flusher); ok {
+			p.flushers = append(p.flushers, len(p.stages))
+			if iv := f.FlushInterval(); iv > 0 && (p.interval == 0 || iv < p.interval) {
+				p.interval = iv
+			}
+		}
+		p.stages = append(p.stages, st)
+		p.names = append(p.names, name)
+	}
+	p.nexts = make([]func(*Entry), len(p.stages))
+	for i := range p.stages {
+		if i == len(p.stages)-1 {
+			p.nexts[i] = func(e *Entry) { p.out(e) }
+			continue
+		}
+		st, next := p.stages[i+1], &p.nexts[i+1]
+		p.nexts[i] = func(e *Entry) { st.Process(e, *next) }
+	}
+	return p, nil
+}
+
+// splitItem checks that a pipeline_stages item is a one-key map and returns the
+// key (the stage type) and its body. The error texts are Promtail's, so that
+// people searching for them find the same advice.
+func splitItem(item any) (string, any, error) {
+	m, ok := item.(map[any]any)
+	if !ok {
+		if ms, isSlice := item.(yaml.MapSlice); isSlice {
+			m = make(map[any]any, len(ms))
+			for _, kv := range ms {
+				m[kv.Key] = kv.Value
+			}
+		} else {
+			return "", nil, fmt.Errorf("invalid YAML config, make sure each stage of your pipeline is a YAML object (must end with a `:`), check stage `- %v`", item)
+		}
+	}
+	if len(m) != 1 {
+		return "", nil, errors.New("pipeline stage must contain only one key")
+	}
+	for k, v := range m {
+		name, ok := k.(string)
+		if !ok {
+			return "", nil, fmt.Errorf("pipeline stage key must be a string, got %v", k)
+		}
+		return name, v, nil
+	}
+	panic("unreachable")
+}
+
+func newStage(name string, body any, opts Options) (Stage, error) {
+	factory, ok := lookup(name)
+	if !ok {
+		return nil, fmt.Errorf("Unknown stage type: %s", name) //nolint:staticcheck // Promtail's text.
+	}
+	raw, err := yaml.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	cfg := factory()
+	if err := yaml.Unmarshal(raw, cfg); err != nil {
+		return nil, err
+	}
+	// Promtail decodes stage bodies loosely and so do we, but a key the stage does
+	// not know is nearly always a typo that silently disables something.
+	if err := yaml.UnmarshalStrict(raw, factory()); err != nil {
+		opts.Logger.Warn("pipeline stage has a key it does not use; check for a typo", "job", opts.JobName, "stage", name, "detail", strings.ReplaceAll(err.Error(), "\n", " "))
+	}
+	stageOpts := opts
+	stageOpts.Logger = opts.Logger.With("stage", name)
+	return cfg.NewStage(stageOpts)
+}
+
+// Process runs e through every stage and calls out for each entry that comes out
+// of the last one. Before the first stage, the entry gets its own copy of its labels
+// (stages change them in place) and the labels are copied into Extracted, as
+// Promtail does, so that stages can use them as sources.
+func (p *Pipeline) Process(e *Entry, out func(*Entry)) {
+	if len(p.stages) == 0 {
+		out(e)
+		return
+	}
+	e.Labels = e.Labels.Clone()
+	if e.Extracted == nil {
+		e.Extracted = make(map[string]any, len(e.Labels)+8)
+	}
+	for k, v := range e.Labels {
+		e.Extracted[string(k)] = string(v)
+	}
+	p.out = out
+	p.stages[0].Process(e, p.nexts[0])
+}
+
+// Flush gives every stage that holds entries back a chance to emit them: those
+// due at now, or all of them when final is set. Entries flushed by one stage
+// continue through the stages after it.
+func (p *Pipeline) Flush(now time.Time, final bool, out func(*Entry)) {
+	p.out = out
+	for _, i := range p.flushers {
+		p.stages[i].(Flusher).Flush(now, final, p.nexts[i])
+	}
+}
+
+// FlushInterval is how often Flush should run while input is idle; zero when no
+// stage holds entries back.
+func (p *Pipeline) FlushInterval() time.Duration { return p.interval }
+
+// Len is the number of stages.
+func (p *Pipeline) Len() int { return len(p.stages) }

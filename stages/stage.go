@@ -1,0 +1,46 @@
+package stages
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Stage is one step of a pipeline.
+//
+// Process handles e and calls next once for every entry that continues down the
+// pipeline: not at all to drop it, once to pass it on (changed in place or not),
+// several times to split it. Process owns e only until it returns; a stage that
+// holds an entry longer keeps e.Clone(). Stages are called from one goroutine at a
+// time and need no locks of their own for per-entry state.
+type Stage interface {
+	Process(e *Entry, next func(*Entry))
+}
+
+// Flusher is implemented by stages that hold entries back, waiting for more
+// input (multiline blocks, partial CRI lines).
+type Flusher interface {
+	// Flush emits the held entries that are due at now, or all of them when
+	// final is set (the input has ended or the pipeline is stopping).
+	Flush(now time.Time, final bool, next func(*Entry))
+	// FlushInterval is how often Flush should be called while input is idle.
+	FlushInterval() time.Duration
+}
+
+// Config is the decoded body of one pipeline_stages item. NewStage validates it
+// and builds the stage; everything that can be computed once (regexes, templates,
+// JMESPath expressions) is computed there, never per entry.
+type Config interface {
+	NewStage(opts Options) (Stage, error)
+}
+
+// Options carries what a stage may need from its surroundings.
+type Options struct {
+	// Logger is never nil once the pipeline builder has seen it.
+	Logger *slog.Logger
+	// Registerer receives metrics owned by stages (metrics stage, drop counters).
+	Registerer prometheus.Registerer
+	// JobName is the scrape config the pipeline belongs to.
+	JobName string
+}
