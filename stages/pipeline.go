@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"strings"
 	"time"
 
@@ -99,6 +100,9 @@ func newStage(name string, body any, opts Options) (Stage, error) {
 		return nil, err
 	}
 	cfg := factory()
+	if v := reflect.ValueOf(cfg); v.Kind() != reflect.Pointer || v.IsNil() {
+		return nil, fmt.Errorf("stage type %s is registered with a factory that does not return a non-nil pointer", name)
+	}
 	if err := yaml.Unmarshal(raw, cfg); err != nil {
 		return nil, err
 	}

@@ -1,0 +1,134 @@
+package targets
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/common/model"
+	"golang.org/x/time/rate"
+
+	"github.com/promtail-osquery/promtail-osquery/internal/api"
+	"github.com/promtail-osquery/promtail-osquery/stages"
+)
+
+// holdStage keeps every entry until it is flushed, to see JobPipeline's flushes.
+type holdStage struct{ held []stages.Entry }
+
+func (h *holdStage) Process(e *stages.Entry, _ func(*stages.Entry)) {
+	h.held = append(h.held, e.Clone())
+}
+func (h *holdStage) FlushInterval() time.Duration { return 10 * time.Millisecond }
+func (h *holdStage) Flush(_ time.Time, _ bool, next func(*stages.Entry)) {
+	for i := range h.held {
+		next(&h.held[i])
+	}
+	h.held = nil
+}
+
+type holdConfig struct{}
+
+func (holdConfig) NewStage(stages.Options) (stages.Stage, error) { return &holdStage{}, nil }
+
+type upperConfig struct{}
+type upperStage struct{}
+
+func (upperConfig) NewStage(stages.Options) (stages.Stage, error) { return upperStage{}, nil }
+func (upperStage) Process(e *stages.Entry, next func(*stages.Entry)) {
+	e.Labels["seen"] = "yes"
+	e.Line += "!"
+	next(e)
+}
+
+func init() {
+	stages.Register("test_hold", func() stages.Config { return &holdConfig{} })
+	stages.Register("test_upper", func() stages.Config { return &upperConfig{} })
+}
+
+type collector struct {
+	mu      sync.Mutex
+	entries []stages.Entry
+}
+
+func (c *collector) Handle(e stages.Entry) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.entries = append(c.entries, e)
+}
+
+func (c *collector) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.entries)
+}
+
+func build(t *testing.T, items ...string) *stages.Pipeline {
+	t.Helper()
+	var cfg []any
+	for _, it := range items {
+		cfg = append(cfg, map[any]any{it: nil})
+	}
+	p, err := stages.NewPipeline(cfg, stages.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestJobPipelineRunsStagesAndKeepsTargetLabels(t *testing.T) {
+	var got collector
+	j := NewJobPipeline(build(t, "test_upper"), &got, nil)
+	shared := model.LabelSet{"job": "a"}
+	j.Handle(stages.Entry{Labels: shared, Line: "x"})
+	j.Stop()
+	if len(got.entries) != 1 {
+		t.Fatalf("got %d entries", len(got.entries))
+	}
+	e := got.entries[0]
+	if e.Line != "x!" || e.Labels["seen"] != "yes" {
+		t.Errorf("stage did not run: %+v", e)
+	}
+	if _, changed := shared["seen"]; changed {
+		t.Error("the pipeline changed the target's shared label set")
+	}
+	if e.Extracted != nil {
+		t.Error("extracted values leaked out of the pipeline")
+	}
+}
+
+func TestJobPipelineFlushesHeldEntriesPeriodicallyAndOnStop(t *testing.T) {
+	var got collector
+	j := NewJobPipeline(build(t, "test_hold"), &got, nil)
+	j.Handle(stages.Entry{Labels: model.LabelSet{}, Line: "1"})
+	deadline := time.Now().Add(5 * time.Second)
+	for got.len() == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got.len() != 1 {
+		t.Fatal("held entry was not flushed by the periodic flush")
+	}
+	j.Handle(stages.Entry{Labels: model.LabelSet{}, Line: "2"})
+	j.Stop()
+	if got.len() != 2 {
+		t.Fatalf("Stop did not flush the held entry: %d entries", got.len())
+	}
+}
+
+func TestJobPipelineReadlineLimitDrops(t *testing.T) {
+	var got collector
+	dropped := prometheus.NewCounter(prometheus.CounterOpts{Name: "dropped"})
+	limit := &ReadlineLimit{Limiter: rate.NewLimiter(rate.Limit(0.001), 2), Drop: true, Dropped: dropped}
+	j := NewJobPipeline(build(t), api.EntryHandler(&got), limit)
+	for range 5 {
+		j.Handle(stages.Entry{Labels: model.LabelSet{}, Line: "x"})
+	}
+	j.Stop()
+	if got.len() != 2 {
+		t.Errorf("burst of 2 should pass 2 entries, passed %d", got.len())
+	}
+	if v := testutil.ToFloat64(dropped); v != 3 {
+		t.Errorf("dropped counter = %v, want 3", v)
+	}
+}
