@@ -47,6 +47,9 @@ func NewPipeline(items []any, opts Options) (*Pipeline, error) {
 				p.interval = iv
 			}
 		}
+		if opts.Inspector != nil {
+			st = inspect(st, name, opts.Inspector)
+		}
 		p.stages = append(p.stages, st)
 		p.names = append(p.names, name)
 	}
@@ -95,21 +98,18 @@ func newStage(name string, body any, opts Options) (Stage, error) {
 	if !ok {
 		return nil, fmt.Errorf("Unknown stage type: %s", name) //nolint:staticcheck // Promtail's text.
 	}
-	raw, err := yaml.Marshal(body)
-	if err != nil {
-		return nil, err
-	}
 	cfg := factory()
 	if v := reflect.ValueOf(cfg); v.Kind() != reflect.Pointer || v.IsNil() {
 		return nil, fmt.Errorf("stage type %s is registered with a factory that does not return a non-nil pointer", name)
 	}
-	if err := yaml.Unmarshal(raw, cfg); err != nil {
+	unused, err := decodeBody(body, cfg)
+	if err != nil {
 		return nil, err
 	}
-	// Promtail decodes stage bodies loosely and so do we, but a key the stage does
-	// not know is nearly always a typo that silently disables something.
-	if err := yaml.UnmarshalStrict(raw, factory()); err != nil {
-		opts.Logger.Warn("pipeline stage has a key it does not use; check for a typo", "job", opts.JobName, "stage", name, "detail", strings.ReplaceAll(err.Error(), "\n", " "))
+	// Promtail ignores unknown keys in a stage body and so do we, but such a key
+	// is nearly always a typo that silently disables something.
+	if len(unused) > 0 {
+		opts.Logger.Warn("pipeline stage has a key it does not use; check for a typo", "job", opts.JobName, "stage", name, "keys", strings.Join(unused, ","))
 	}
 	stageOpts := opts
 	stageOpts.Logger = opts.Logger.With("stage", name)

@@ -1,6 +1,7 @@
 package stages
 
 import (
+	"io"
 	"log/slog"
 	"time"
 
@@ -43,4 +44,7 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// JobName is the scrape config the pipeline belongs to.
 	JobName string
+	// Inspector, when set (-inspect), receives for every entry and stage what
+	// the stage changed. Nil costs nothing: stages are then not wrapped.
+	Inspector io.Writer
 }
