@@ -1,0 +1,96 @@
+package agent
+
+import (
+	"fmt"
+	"maps"
+
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/discovery"
+
+	"github.com/promtail-osquery/promtail-osquery/internal/config"
+	"github.com/promtail-osquery/promtail-osquery/internal/server"
+	"github.com/promtail-osquery/promtail-osquery/internal/targets/file"
+)
+
+// serverConfig gives the HTTP server the part of server: it serves with.
+func serverConfig(c config.MainServerConfig) server.Config {
+	return server.Config{
+		HTTPListenNetwork:           c.HTTPListenNetwork,
+		HTTPListenAddress:           c.HTTPListenAddress,
+		HTTPListenPort:              c.HTTPListenPort,
+		HTTPServerReadTimeout:       c.HTTPServerReadTimeout,
+		HTTPServerReadHeaderTimeout: c.HTTPServerReadHeaderTimeout,
+		HTTPServerWriteTimeout:      c.HTTPServerWriteTimeout,
+		HTTPServerIdleTimeout:       c.HTTPServerIdleTimeout,
+		HTTPListenConnLimit:         c.HTTPConnLimit,
+		GracefulShutdownTimeout:     c.GracefulShutdownTimeout,
+		HTTPPathPrefix:              c.HTTPPathPrefix,
+		RegisterInstrumentation:     c.RegisterInstrumentation,
+		ExternalURL:                 c.ExternalURL,
+		HealthCheckTarget:           c.HealthCheckTarget,
+		Disable:                     c.Disable,
+		ProfilingEnabled:            c.ProfilingEnabled,
+		EnableRuntimeReload:         c.EnableRuntimeReload,
+		HTTPTLSConfig: server.TLSConfig{
+			CertFile:       c.HTTPTLSConfig.CertFile,
+			KeyFile:        c.HTTPTLSConfig.KeyFile,
+			ClientAuthType: c.HTTPTLSConfig.ClientAuthType,
+			ClientCAFile:   c.HTTPTLSConfig.ClientCAFile,
+		},
+		TLSMinVersion:   c.TLSMinVersion,
+		TLSCipherSuites: c.TLSCipherSuites,
+	}
+}
+
+// staticLabels merges the labels of a job's static_configs, which is all that
+// -stdin takes from the job besides its pipeline.
+func staticLabels(sc config.ScrapeConfig) model.LabelSet {
+	labels := model.LabelSet{}
+	for _, sd := range sc.ServiceDiscoveryConfigs {
+		static, ok := sd.(discovery.StaticConfig)
+		if !ok {
+			continue
+		}
+		for _, group := range static {
+			maps.Copy(labels, group.Labels)
+		}
+	}
+	return labels
+}
+
+// targetSource shows the file targets on /ready, /targets and
+// /service-discovery.
+type targetSource struct{ files *file.Manager }
+
+func (t targetSource) Ready() bool { return t.files != nil && t.files.Ready() }
+
+func (t targetSource) ActiveTargets() map[string][]server.TargetStatus {
+	if t.files == nil {
+		return nil
+	}
+	out := map[string][]server.TargetStatus{}
+	for _, ts := range t.files.ActiveTargets() {
+		details := make(map[string]string, len(ts.Files))
+		for _, f := range ts.Files {
+			details[f.Path] = fmt.Sprintf("%d/%d", f.Position, f.Size)
+		}
+		out[ts.Job] = append(out[ts.Job], server.TargetStatus{
+			Labels:           ts.Labels,
+			DiscoveredLabels: ts.DiscoveredLabels,
+			Details:          details,
+			Ready:            len(ts.Files) > 0,
+		})
+	}
+	return out
+}
+
+func (t targetSource) DroppedTargets() map[string][]server.DroppedTarget {
+	if t.files == nil {
+		return nil
+	}
+	out := map[string][]server.DroppedTarget{}
+	for _, d := range t.files.DroppedTargets() {
+		out[d.Job] = append(out[d.Job], server.DroppedTarget{DiscoveredLabels: d.DiscoveredLabels, Reason: d.Reason})
+	}
+	return out
+}
