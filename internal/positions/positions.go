@@ -1,0 +1,304 @@
+// Package positions keeps the positions file: how far each target has read. The file format is
+// Promtail's, so an agent replacing Promtail resumes where Promtail stopped (and the other way round).
+package positions
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/promtail-osquery/promtail-osquery/internal/config"
+)
+
+// Keys with these prefixes are not file paths (journal cursors, API timestamps). The sync never
+// drops them for "file vanished". "journal-" is the prefix older Promtail releases wrote.
+const (
+	cursorKeyPrefix  = "cursor-"
+	journalKeyPrefix = "journal-"
+)
+
+// CursorKey names a position that is not a file offset. Targets that are not file targets must build
+// their keys with it, otherwise the periodic sync takes the key for a vanished file and drops it.
+func CursorKey(name string) string {
+	return cursorKeyPrefix + name
+}
+
+func isCursorKey(key string) bool {
+	return strings.HasPrefix(key, cursorKeyPrefix) || strings.HasPrefix(key, journalKeyPrefix)
+}
+
+// value holds an offset as an integer when it came from Put, so the hot path never formats a number;
+// the text form is produced only at sync time. Values read from the file or given to PutString keep
+// their exact text so they are written back unchanged.
+type value struct {
+	text    string
+	offset  int64
+	numeric bool
+}
+
+func (v value) String() string {
+	if v.numeric {
+		return strconv.FormatInt(v.offset, 10)
+	}
+	return v.text
+}
+
+// Positions is the in-memory table of positions, synced to the positions file every sync period and
+// on Stop. All methods are safe for concurrent use.
+type Positions struct {
+	logger   *slog.Logger
+	path     string
+	period   time.Duration
+	readOnly bool
+
+	mu      sync.Mutex
+	entries map[string]value
+	// dirty is set by every change and cleared by a successful write, so an idle agent does not
+	// rewrite and fsync an unchanged file every period.
+	dirty bool
+
+	// writeMu is held from snapshot to rename: two concurrent syncs could otherwise rename an older
+	// snapshot over a newer one.
+	writeMu sync.Mutex
+
+	stopOnce sync.Once
+	quit     chan struct{}
+	done     chan struct{}
+}
+
+// New loads the positions file and, unless cfg.ReadOnly, starts the goroutine that writes it every
+// cfg.SyncPeriod. A missing or empty file is an empty start. An invalid file is an error unless
+// cfg.IgnoreInvalidYaml, in which case it is kept as <file>.corrupt and the start is empty.
+func New(logger *slog.Logger, cfg config.PositionsConfig) (*Positions, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Filename == "" {
+		return nil, errors.New("positions: filename is empty")
+	}
+	period := cfg.SyncPeriod
+	if period == 0 {
+		period = config.DefaultPositionsSyncPeriod
+	}
+	if period < 0 {
+		return nil, fmt.Errorf("positions: sync_period must be positive, got %s", period)
+	}
+	path := filepath.Clean(cfg.Filename)
+
+	loaded, err := load(logger, path, cfg.IgnoreInvalidYaml, cfg.ReadOnly)
+	if err != nil {
+		return nil, err
+	}
+	p := &Positions{
+		logger:   logger,
+		path:     path,
+		period:   period,
+		readOnly: cfg.ReadOnly,
+		entries:  make(map[string]value, len(loaded)),
+		// The first sync always writes: it creates a missing directory early and replaces an
+		// ignored corrupt file, or a file in another layout, with a clean one.
+		dirty: true,
+		quit:  make(chan struct{}),
+		done:  make(chan struct{}),
+	}
+	for k, v := range loaded {
+		p.entries[k] = value{text: v}
+	}
+	if p.readOnly {
+		close(p.done)
+		return p, nil
+	}
+	removeStaleTemps(logger, path)
+	go p.run()
+	return p, nil
+}
+
+// Path is the cleaned path of the positions file.
+func (p *Positions) Path() string { return p.path }
+
+// SyncPeriod is how often the file is written; targets may use it to pace their own Put calls.
+func (p *Positions) SyncPeriod() time.Duration { return p.period }
+
+// Get returns the offset stored for path, 0 when there is none, and an error when the stored value
+// is not a decimal integer (for instance a cursor).
+func (p *Positions) Get(path string) (int64, error) {
+	p.mu.Lock()
+	v, ok := p.entries[path]
+	p.mu.Unlock()
+	if !ok {
+		return 0, nil
+	}
+	if v.numeric {
+		return v.offset, nil
+	}
+	n, err := strconv.ParseInt(v.text, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("position of %q is not a number: %w", path, err)
+	}
+	return n, nil
+}
+
+// GetString returns the value stored for key, "" when there is none.
+func (p *Positions) GetString(key string) string {
+	p.mu.Lock()
+	v, ok := p.entries[key]
+	p.mu.Unlock()
+	if !ok {
+		return ""
+	}
+	return v.String()
+}
+
+// Put records offset for path. It does no I/O and, for a key already present, no allocation.
+func (p *Positions) Put(path string, offset int64) {
+	p.mu.Lock()
+	p.entries[path] = value{offset: offset, numeric: true}
+	p.dirty = true
+	p.mu.Unlock()
+}
+
+// PutString records a free-form position (a cursor); key should come from CursorKey.
+func (p *Positions) PutString(key, val string) {
+	p.mu.Lock()
+	p.entries[key] = value{text: val}
+	p.dirty = true
+	p.mu.Unlock()
+}
+
+// Remove forgets key.
+func (p *Positions) Remove(key string) {
+	p.mu.Lock()
+	if _, ok := p.entries[key]; ok {
+		delete(p.entries, key)
+		p.dirty = true
+	}
+	p.mu.Unlock()
+}
+
+// Snapshot returns a copy of all positions in their file form.
+func (p *Positions) Snapshot() map[string]string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.snapshotLocked()
+}
+
+func (p *Positions) snapshotLocked() map[string]string {
+	out := make(map[string]string, len(p.entries))
+	for k, v := range p.entries {
+		out[k] = v.String()
+	}
+	return out
+}
+
+// SyncNow drops vanished files and writes the file now, even if nothing changed. In read-only mode
+// it does nothing and returns nil.
+func (p *Positions) SyncNow() error {
+	return p.sync(true)
+}
+
+// Stop writes the final state and waits for the sync goroutine to end. It is safe to call twice.
+func (p *Positions) Stop() {
+	p.stopOnce.Do(func() { close(p.quit) })
+	<-p.done
+}
+
+func (p *Positions) run() {
+	defer close(p.done)
+	ticker := time.NewTicker(p.period)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-p.quit:
+			p.syncAndLog(true)
+			return
+		case <-ticker.C:
+			p.syncAndLog(false)
+		}
+	}
+}
+
+// syncAndLog never fails the caller: a full disk or a read-only directory must not stop the agent,
+// and the state stays dirty so the next period tries again.
+func (p *Positions) syncAndLog(force bool) {
+	if err := p.sync(force); err != nil {
+		p.logger.Error("cannot write positions file, will retry next sync", "path", p.path, "err", err)
+	}
+}
+
+func (p *Positions) sync(force bool) error {
+	if p.readOnly {
+		return nil
+	}
+	p.writeMu.Lock()
+	defer p.writeMu.Unlock()
+
+	p.dropVanishedFiles()
+
+	p.mu.Lock()
+	if !p.dirty && !force {
+		p.mu.Unlock()
+		return nil
+	}
+	snapshot := p.snapshotLocked()
+	p.dirty = false
+	p.mu.Unlock()
+
+	data, err := encode(snapshot)
+	if err == nil {
+		err = writeAtomic(p.path, data)
+	}
+	if err != nil {
+		p.mu.Lock()
+		p.dirty = true
+		p.mu.Unlock()
+		return fmt.Errorf("writing positions file [%s]: %w", p.path, err)
+	}
+	return nil
+}
+
+// dropVanishedFiles removes the keys of files that no longer exist, as Promtail does on each sync.
+// The stat calls run without the lock so Put is never stuck behind disk I/O; a key is removed only
+// if its value did not change meanwhile (a changed value means a tailer is still at work on it).
+func (p *Positions) dropVanishedFiles() {
+	p.mu.Lock()
+	files := make(map[string]value, len(p.entries))
+	for k, v := range p.entries {
+		if !isCursorKey(k) {
+			files[k] = v
+		}
+	}
+	p.mu.Unlock()
+
+	var vanished []string
+	for k := range files {
+		_, err := os.Stat(k)
+		switch {
+		case err == nil:
+		case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOTDIR):
+			vanished = append(vanished, k)
+		default:
+			p.logger.Warn("cannot tell whether a file in the positions file still exists; keeping its position",
+				"path", k, "err", err)
+		}
+	}
+	if len(vanished) == 0 {
+		return
+	}
+
+	p.mu.Lock()
+	for _, k := range vanished {
+		if cur, ok := p.entries[k]; ok && cur == files[k] {
+			delete(p.entries, k)
+			p.dirty = true
+		}
+	}
+	p.mu.Unlock()
+}
