@@ -247,6 +247,9 @@ func (a *Agent) jobPipeline(sc config.ScrapeConfig, next api.EntryHandler, limit
 		Registerer: a.opts.Registerer,
 		JobName:    sc.JobName,
 		Inspector:  a.opts.Inspect,
+		// Entries leave the pipeline for a client or the dry-run printer,
+		// neither of which reads extracted values.
+		ExtractedUnread: true,
 	})
 	if err != nil {
 		return nil, err

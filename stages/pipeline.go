@@ -32,12 +32,14 @@ func NewPipeline(items []any, opts Options) (*Pipeline, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	p := &Pipeline{}
-	for _, item := range items {
+	for i, item := range items {
 		name, body, err := splitItem(item)
 		if err != nil {
 			return nil, err
 		}
-		st, err := newStage(name, body, opts)
+		stageOpts := opts
+		stageOpts.ExtractedUnread = opts.ExtractedUnread && i == len(items)-1 && opts.Inspector == nil
+		st, err := newStage(name, body, stageOpts)
 		if err != nil {
 			return nil, fmt.Errorf("invalid %s stage config: %w", name, err)
 		}

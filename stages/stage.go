@@ -47,4 +47,11 @@ type Options struct {
 	// Inspector, when set (-inspect), receives for every entry and stage what
 	// the stage changed. Nil costs nothing: stages are then not wrapped.
 	Inspector io.Writer
+	// ExtractedUnread tells a stage that nothing will read the extracted
+	// values it writes: it is the last stage of a pipeline whose consumer
+	// ignores them (the agent's top-level pipelines, outside -inspect). A stage
+	// whose extraction is costly may then skip it. NewPipeline passes it only
+	// to its last stage; a nested pipeline's last stage gets it only when the
+	// stage holding the nested pipeline got it.
+	ExtractedUnread bool
 }
