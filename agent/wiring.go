@@ -2,7 +2,7 @@ package agent
 
 import (
 	"fmt"
-	"maps"
+	"strings"
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/discovery"
@@ -43,7 +43,7 @@ func serverConfig(c config.MainServerConfig) server.Config {
 }
 
 // staticLabels merges the labels of a job's static_configs, which is all that
-// -stdin takes from the job besides its pipeline.
+// -stdin takes from the job besides its pipeline, less the reserved ones.
 func staticLabels(sc config.ScrapeConfig) model.LabelSet {
 	labels := model.LabelSet{}
 	for _, sd := range sc.ServiceDiscoveryConfigs {
@@ -52,7 +52,13 @@ func staticLabels(sc config.ScrapeConfig) model.LabelSet {
 			continue
 		}
 		for _, group := range static {
-			maps.Copy(labels, group.Labels)
+			for name, value := range group.Labels {
+				// __path__ and the like steer file targets; they are not
+				// stream labels.
+				if !strings.HasPrefix(string(name), model.ReservedLabelPrefix) {
+					labels[name] = value
+				}
+			}
 		}
 	}
 	return labels

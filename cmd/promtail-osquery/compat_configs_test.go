@@ -64,12 +64,12 @@ func TestCompatConfigs(t *testing.T) {
 			}
 			args := append([]string{"-config.file=promtail.yaml"}, want.Args...)
 
-			out, code := runIn(t, dir, env, 20*time.Second, append(args, "-check-syntax")...)
+			out, code := runIn(t, dir, env, 20*time.Second, "", append(args, "-check-syntax")...)
 			if code != want.CheckSyntaxExit {
 				t.Fatalf("-check-syntax exit %d, Promtail %d\nours: %s\nPromtail: %s", code, want.CheckSyntaxExit, out, want.CheckSyntaxOutput)
 			}
 
-			out, code = runIn(t, dir, env, 3*time.Second, append(args, "-dry-run")...)
+			out, code = runIn(t, dir, env, 3*time.Second, "", append(args, "-dry-run")...)
 			if reason, ok := unsupportedTargetKinds[c.Name()]; ok {
 				if code != 1 || !strings.Contains(out, reason) {
 					t.Fatalf("want a start-up failure naming %q, got exit %d:\n%s", reason, code, out)
@@ -88,12 +88,14 @@ func TestCompatConfigs(t *testing.T) {
 	}
 }
 
-// runIn runs the agent in dir and returns its output and exit code, or -1
-// when it was still running after timeout (and was then killed).
-func runIn(t *testing.T, dir string, env []string, timeout time.Duration, args ...string) (string, int) {
+// runIn runs the agent in dir with stdin as its standard input and returns
+// its output and exit code, or -1 when it was still running after timeout
+// (and was then killed).
+func runIn(t *testing.T, dir string, env []string, timeout time.Duration, stdin string, args ...string) (string, int) {
 	t.Helper()
 	cmd := exec.Command(binary, args...)
 	cmd.Dir, cmd.Env = dir, env
+	cmd.Stdin = strings.NewReader(stdin)
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
