@@ -1,0 +1,441 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/golang/snappy"
+	"github.com/prometheus/client_golang/prometheus"
+	promconfig "github.com/prometheus/common/config"
+	"github.com/prometheus/common/model"
+	"gopkg.in/yaml.v2"
+
+	"github.com/promtail-osquery/promtail-osquery/internal/config"
+	"github.com/promtail-osquery/promtail-osquery/stages"
+)
+
+const (
+	orgIDHeader = "X-Scope-Orgid" // canonical form of X-Scope-OrgID
+	// maxErrorLine bounds how much of an error response is read for the log.
+	maxErrorLine = 1024
+	// maxDrain is how much of a response body is read past what we need, so
+	// the connection can be reused.
+	maxDrain = 64 << 10
+	// minBatchCheck is the shortest period at which batch ages are checked.
+	minBatchCheck = 10 * time.Millisecond
+	// logEvery spaces out the logs of per-entry drops.
+	logEvery = 10 * time.Second
+	// maxSpareBodies bounds how many stream buffers are kept for reuse.
+	maxSpareBodies = 1024
+	// idleTenantTTL is how long a tenant with nothing pending is remembered.
+	// Tenants can come from log content, so they are not kept for ever.
+	idleTenantTTL = 10 * time.Minute
+)
+
+type header struct{ key, value string }
+
+// tenant is one tenant's pending batch and metric series.
+type tenant struct {
+	id      string
+	batch   batch
+	metrics tenantMetrics
+}
+
+// client ships entries to one Loki push URL. Its goroutine (run) owns the
+// batches; everything else reaches it through queue.
+type client struct {
+	name    string
+	host    string
+	url     string
+	cfg     config.ClientConfig
+	opts    Options
+	http    *http.Client
+	logger  *slog.Logger
+	metrics *Metrics
+
+	queue  chan stages.Entry
+	exited chan struct{}
+	// requestCtx ends at the flush deadline and aborts the request in flight;
+	// retryCtx, derived from it, also ends on StopNow and stops retrying.
+	requestCtx, retryCtx          context.Context
+	cancelRequests, cancelRetries context.CancelFunc
+
+	userAgent string
+	headers   []header // configured headers, canonical keys
+	external  model.LabelSet
+
+	encodedBytes, sentBytes, sentEntries prometheus.Counter
+
+	// Owned by run.
+	tenants    map[string]*tenant
+	lastTenant *tenant
+	names      []model.LabelName
+	labelsBuf  []byte
+	requestBuf []byte
+	// spareBodies are stream buffers of sent batches, reused so that a
+	// stream does not regrow its buffer from nothing in every batch.
+	spareBodies [][]byte
+
+	// queueFullLog is used by Handle's goroutines; the others by run.
+	queueFullLog, streamLimitLog, timestampLog logLimiter
+}
+
+func newClient(m *Metrics, logger *slog.Logger, cfg config.ClientConfig, opts Options, userAgent string) (*client, error) {
+	if cfg.URL.URL == nil {
+		return nil, errors.New("client needs target URL")
+	}
+	name := cfg.Name
+	if name == "" {
+		var err error
+		if name, err = defaultName(cfg); err != nil {
+			return nil, err
+		}
+	}
+	if err := cfg.Client.Validate(); err != nil {
+		return nil, fmt.Errorf("client %s: %w", name, err)
+	}
+	httpClient, err := promconfig.NewClientFromConfig(cfg.Client, "promtail", promconfig.WithHTTP2Disabled())
+	if err != nil {
+		return nil, fmt.Errorf("client %s: %w", name, err)
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = config.DefaultTimeout
+	}
+
+	host := cfg.URL.Host
+	c := &client{
+		name:      name,
+		host:      host,
+		url:       cfg.URL.String(),
+		cfg:       cfg,
+		opts:      opts,
+		http:      httpClient,
+		logger:    logger.With("component", "client", "client", name, "host", host),
+		metrics:   m,
+		queue:     make(chan stages.Entry, opts.QueueCapacity),
+		exited:    make(chan struct{}),
+		userAgent: userAgent,
+		external:  cfg.ExternalLabels,
+		tenants:   make(map[string]*tenant),
+		// Created now so that they are exported at zero from the start.
+		encodedBytes: m.encodedBytes.WithLabelValues(host),
+		sentBytes:    m.sentBytes.WithLabelValues(host),
+		sentEntries:  m.sentEntries.WithLabelValues(host),
+	}
+	c.requestCtx, c.cancelRequests = context.WithCancel(context.Background())
+	c.retryCtx, c.cancelRetries = context.WithCancel(c.requestCtx)
+	c.headers = c.configuredHeaders(cfg.Headers)
+	return c, nil
+}
+
+// defaultName is Promtail's rule for an unnamed client: the first six hex
+// digits of the SHA-256 of the printed config. The config is printed as YAML,
+// which is stable across runs and shows secrets masked.
+func defaultName(cfg config.ClientConfig) (string, error) {
+	printed, err := yaml.Marshal(cfg)
+	if err != nil {
+		return "", fmt.Errorf("naming client %s: %w", cfg.URL.Redacted(), err)
+	}
+	sum := sha256.Sum256(printed)
+	return hex.EncodeToString(sum[:3]), nil
+}
+
+// configuredHeaders canonicalises the configured headers in a fixed order.
+// Content-Type and User-Agent cannot be replaced; X-Scope-OrgID is only sent
+// when no tenant is set, as in Promtail.
+func (c *client) configuredHeaders(configured map[string]string) []header {
+	keys := make([]string, 0, len(configured))
+	for k := range configured {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	headers := make([]header, 0, len(keys))
+	for _, k := range keys {
+		key := http.CanonicalHeaderKey(k)
+		switch {
+		case key == "Content-Type" || key == "User-Agent":
+			c.logger.Warn("configured header ignored: the client sets it itself", "header", k)
+			continue
+		case slices.ContainsFunc(headers, func(h header) bool { return h.key == key }):
+			c.logger.Warn("configured header ignored: set twice with different case", "header", k)
+			continue
+		case key == orgIDHeader:
+			c.logger.Info("configured X-Scope-OrgID header is only sent for entries without a tenant")
+		}
+		headers = append(headers, header{key: key, value: configured[k]})
+	}
+	return headers
+}
+
+func (c *client) run() {
+	defer close(c.exited)
+	ticker := time.NewTicker(max(c.cfg.BatchWait/10, minBatchCheck))
+	defer ticker.Stop()
+	for {
+		select {
+		case e, ok := <-c.queue:
+			if !ok {
+				c.flush()
+				return
+			}
+			c.add(&e)
+		case <-ticker.C:
+			c.sendExpired()
+		}
+	}
+}
+
+// tenantOf returns the tenant an entry is sent as: its __tenant_id__ label
+// (external labels included), else the configured tenant_id.
+func (c *client) tenantOf(ls model.LabelSet) *tenant {
+	id := c.cfg.TenantID
+	if v, ok := ls[tenantLabel]; ok {
+		id = string(v)
+	} else if v, ok := c.external[tenantLabel]; ok {
+		id = string(v)
+	}
+	if c.lastTenant != nil && c.lastTenant.id == id {
+		return c.lastTenant
+	}
+	t, ok := c.tenants[id]
+	if !ok {
+		t = &tenant{id: id, metrics: c.metrics.forTenant(c.host, id)}
+		c.tenants[id] = t
+	}
+	c.lastTenant = t
+	return t
+}
+
+// add batches one entry, in Promtail's order: line size limit, then sending
+// the batch first if the entry would overflow it, then the stream limit.
+func (c *client) add(e *stages.Entry) {
+	t := c.tenantOf(e.Labels)
+	if limit := c.opts.MaxLineSize; limit > 0 && len(e.Line) > limit {
+		if !c.opts.MaxLineSizeTruncate {
+			t.metrics.drop(reasonLineTooLong, 1, len(e.Line))
+			return
+		}
+		t.metrics.mutatedEntries.Inc()
+		t.metrics.mutatedBytes.Add(float64(len(e.Line) - limit))
+		e.Line = e.Line[:limit]
+	}
+	if !validTimestamp(e.Timestamp) {
+		t.metrics.drop(reasonIngesterError, 1, len(e.Line))
+		if n, ok := c.timestampLog.allow(); ok {
+			c.logger.Warn("dropping entry: Loki cannot store its timestamp", "timestamp", e.Timestamp, "tenant", t.id, "suppressed", n)
+		}
+		return
+	}
+
+	size := len(e.Line) + metadataSize(e.StructuredMetadata)
+	b := &t.batch
+	if b.entries > 0 && b.bytes+size > c.cfg.BatchSize {
+		c.send(t)
+	}
+
+	fp := streamFingerprint(e.Labels, c.external)
+	s := b.find(fp, e.Labels, c.external)
+	if s == nil {
+		if c.opts.MaxStreams > 0 && len(b.streams) >= c.opts.MaxStreams {
+			t.metrics.drop(reasonStreamLimited, 1, len(e.Line))
+			if n, ok := c.streamLimitLog.allow(); ok {
+				c.logger.Warn("dropping entry: batch holds max_streams streams already",
+					"max_streams", c.opts.MaxStreams, "tenant", t.id, "suppressed", n)
+			}
+			return
+		}
+		s = c.newStream(e.Labels)
+		b.addStream(fp, s)
+	}
+	if b.entries == 0 {
+		b.createdAt = time.Now()
+	}
+	s.body = appendEntry(s.body, e.Timestamp, e.Line, e.StructuredMetadata)
+	b.bytes += size
+	b.entries++
+}
+
+func (c *client) newStream(ls model.LabelSet) *stream {
+	labels := mergeStreamLabels(ls, c.external)
+	c.labelsBuf, c.names = appendLabels(c.labelsBuf[:0], labels, c.names)
+	var body []byte
+	if n := len(c.spareBodies); n > 0 {
+		body = c.spareBodies[n-1]
+		c.spareBodies[n-1] = nil
+		c.spareBodies = c.spareBodies[:n-1]
+	}
+	return &stream{labels: labels, body: appendStreamLabels(body, c.labelsBuf)}
+}
+
+// sendExpired sends the batches older than batchwait and forgets tenants
+// that have had nothing to send for a long time.
+func (c *client) sendExpired() {
+	for id, t := range c.tenants {
+		age := time.Since(t.batch.createdAt)
+		switch {
+		case t.batch.entries > 0 && age >= c.cfg.BatchWait:
+			c.send(t)
+		case t.batch.entries == 0 && age > idleTenantTTL:
+			delete(c.tenants, id)
+			if c.lastTenant == t {
+				c.lastTenant = nil
+			}
+		}
+	}
+}
+
+func (c *client) flush() {
+	for _, t := range c.tenants {
+		if t.batch.entries > 0 {
+			c.send(t)
+		}
+	}
+}
+
+// send encodes a tenant's batch, empties it and pushes it.
+func (c *client) send(t *tenant) {
+	body, entries := c.encode(&t.batch)
+	c.encodedBytes.Add(float64(len(body)))
+	c.push(t, body, entries)
+}
+
+// encode returns the compressed push request of b and empties b.
+func (c *client) encode(b *batch) ([]byte, int) {
+	entries := b.entries
+	c.requestBuf = b.encode(c.requestBuf[:0])
+	for _, s := range b.streams {
+		if len(c.spareBodies) < maxSpareBodies && cap(s.body) <= c.cfg.BatchSize {
+			c.spareBodies = append(c.spareBodies, s.body[:0])
+		}
+	}
+	b.reset()
+	// The compressed body gets a new buffer each time: the HTTP transport may
+	// still be reading a request body after Do has returned.
+	body := snappy.Encode(nil, c.requestBuf)
+	if cap(c.requestBuf) > 2*c.cfg.BatchSize+maxDrain {
+		c.requestBuf = nil // one oversized entry should not pin its buffer
+	}
+	return body, entries
+}
+
+// push sends one request body until it is accepted, refused, or out of
+// attempts. Dropped bytes are counted compressed, as in Promtail.
+func (c *client) push(t *tenant, body []byte, entries int) {
+	bo := newBackoff(c.cfg.Backoff)
+	for {
+		start := time.Now()
+		status, err := c.post(t.id, body)
+		c.metrics.requestDuration.WithLabelValues(strconv.Itoa(status), c.host).Observe(time.Since(start).Seconds())
+		if err == nil {
+			c.sentBytes.Add(float64(len(body)))
+			c.sentEntries.Add(float64(entries))
+			return
+		}
+		if status == http.StatusTooManyRequests && c.cfg.DropRateLimitedBatches {
+			c.logger.Warn("push rate limited, dropping batch (drop_rate_limited_batches)",
+				"tenant", t.id, "entries", entries, "err", err)
+			t.metrics.drop(reasonRateLimited, entries, len(body))
+			return
+		}
+		if !retryable(status) {
+			c.logger.Error("push refused, dropping batch", "status", status, "tenant", t.id, "entries", entries, "err", err)
+			t.metrics.drop(reasonIngesterError, entries, len(body))
+			return
+		}
+		t.metrics.retries.Inc()
+		delay, again := bo.next()
+		if again {
+			c.logger.Warn("push failed, will retry", "status", status, "tenant", t.id,
+				"attempt", bo.attempts, "retry_in", delay, "err", err)
+			again = wait(c.retryCtx, delay)
+		}
+		if !again {
+			reason := reasonIngesterError
+			if status == http.StatusTooManyRequests {
+				reason = reasonRateLimited
+			}
+			c.logger.Error("push failed, dropping batch", "status", status, "tenant", t.id,
+				"attempts", bo.attempts, "entries", entries, "err", err)
+			t.metrics.drop(reason, entries, len(body))
+			return
+		}
+	}
+}
+
+// retryable: no response at all, rate limiting, or a server error.
+func retryable(status int) bool {
+	return status == -1 || status == http.StatusTooManyRequests || status/100 == 5
+}
+
+// post makes one push request. The status is -1 when no response came back.
+func (c *client) post(tenantID string, body []byte) (int, error) {
+	ctx, cancel := context.WithTimeout(c.requestCtx, c.cfg.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(body))
+	if err != nil {
+		return -1, fmt.Errorf("building push request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/x-protobuf")
+	req.Header.Set("User-Agent", c.userAgent)
+	if tenantID != "" {
+		req.Header.Set(orgIDHeader, tenantID)
+	}
+	for _, h := range c.headers {
+		if _, set := req.Header[h.key]; !set {
+			req.Header[h.key] = []string{h.value}
+		}
+	}
+
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return -1, err
+	}
+	defer func() {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxDrain))
+		_ = resp.Body.Close()
+	}()
+	if resp.StatusCode/100 == 2 {
+		return resp.StatusCode, nil
+	}
+	return resp.StatusCode, fmt.Errorf("server returned HTTP status %s: %s", resp.Status, firstLine(resp.Body))
+}
+
+// firstLine reads the first line of at most maxErrorLine bytes of r.
+func firstLine(r io.Reader) string {
+	buf := make([]byte, maxErrorLine)
+	n, _ := io.ReadFull(r, buf)
+	line := buf[:n]
+	if i := bytes.IndexByte(line, '\n'); i >= 0 {
+		line = line[:i]
+	}
+	return string(bytes.TrimSuffix(line, []byte{'\r'}))
+}
+
+// logLimiter lets one log line through per logEvery and counts the others.
+type logLimiter struct {
+	next       atomic.Int64 // unix nanoseconds
+	suppressed atomic.Int64
+}
+
+// allow reports whether to log now and how many logs were held back since
+// the last one.
+func (l *logLimiter) allow() (int64, bool) {
+	now := time.Now().UnixNano()
+	next := l.next.Load()
+	if now < next || !l.next.CompareAndSwap(next, now+int64(logEvery)) {
+		l.suppressed.Add(1)
+		return 0, false
+	}
+	return l.suppressed.Swap(0), true
+}
