@@ -146,7 +146,7 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 		return nil, err
 	}
 	a := &Agent{opts: opts, logger: opts.Logger, metrics: m, cfg: cfg}
-	gen, err := a.start(cfg)
+	gen, err := a.start(cfg, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -169,11 +169,16 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 	return a, nil
 }
 
-// start builds one generation from cfg. On error nothing is left running.
-func (a *Agent) start(cfg *config.Config) (gen *generation, err error) {
+// start builds one generation from cfg, with the positions of the previous
+// one when kept is not nil. On error nothing it started is left running; kept
+// is left to the caller.
+func (a *Agent) start(cfg *config.Config, kept *positions.Positions) (gen *generation, err error) {
 	gen = &generation{}
 	defer func() {
 		if err != nil {
+			if gen.positions == kept {
+				gen.positions = nil
+			}
 			gen.stop()
 		}
 	}()
@@ -203,8 +208,10 @@ func (a *Agent) start(cfg *config.Config) (gen *generation, err error) {
 
 	posCfg := cfg.Positions
 	posCfg.ReadOnly = a.opts.DryRun
-	if gen.positions, err = positions.New(a.logger.With("component", "positions"), posCfg); err != nil {
-		return gen, err
+	if gen.positions = kept; kept == nil {
+		if gen.positions, err = positions.New(a.logger.With("component", "positions"), posCfg); err != nil {
+			return gen, err
+		}
 	}
 
 	var fileJobs []config.ScrapeConfig
@@ -377,14 +384,23 @@ func (a *Agent) reload() error {
 		return errors.New("the agent is stopping")
 	}
 	// The old generation stops first: the new one reads the same files and must
-	// start from the positions the old one wrote.
+	// start where the old one stopped. The positions stay in memory when their
+	// settings do not change, so a failed write cannot send the new generation
+	// back to older offsets.
+	var kept *positions.Positions
+	if a.current.positions != nil && cfg.Positions == a.cfg.Positions {
+		kept, a.current.positions = a.current.positions, nil
+	}
 	a.current.stop()
-	gen, err := a.start(cfg)
+	gen, err := a.start(cfg, kept)
 	if err != nil {
 		a.logger.Error("the reloaded configuration does not start; going back to the previous one", "err", err)
-		if gen, rerr := a.start(a.cfg); rerr == nil {
-			a.current = gen
+		if prev, rerr := a.start(a.cfg, kept); rerr == nil {
+			a.current = prev
 		} else {
+			if kept != nil {
+				kept.Stop()
+			}
 			a.current = &generation{}
 			a.logger.Error("the previous configuration does not start again either; nothing is being read", "err", rerr)
 		}

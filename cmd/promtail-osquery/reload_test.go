@@ -136,13 +136,29 @@ scrape_configs:
 	if !loki.WaitFor(20*time.Second, countEnv("hup", 20)) {
 		t.Fatal("the agent stopped shipping after a failed reload")
 	}
+
+	// A config that parses but cannot start (an unknown stage): the previous
+	// one is started again from the positions in memory.
+	writeConfig(t, dir, config("bad")+"  pipeline_stages: [{jsonn: {}}]\n")
+	resp, err = http.Post(base+"/reload", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusInternalServerError {
+		t.Errorf("reload of a config that cannot start answered %d, want 500", resp.StatusCode)
+	}
+	appendLines(t, logFile, "line", 40, 50)
+	if !loki.WaitFor(20*time.Second, countEnv("hup", 30)) {
+		t.Fatal("the agent stopped shipping after a reload that could not start")
+	}
 	agent.stop(t)
 
 	seen := map[string]int{}
 	for _, e := range loki.Entries() {
 		seen[e.Line]++
 	}
-	for i := range 40 {
+	for i := range 50 {
 		if n := seen[fmt.Sprintf("line %d", i)]; n != 1 {
 			t.Errorf("line %d arrived %d times", i, n)
 		}
