@@ -7,21 +7,14 @@ import (
 	"github.com/prometheus/prometheus/discovery"
 	"gopkg.in/yaml.v2"
 
-	// The service discovery mechanisms a scrape config can use inline. Each
-	// package registers its *_sd_configs key with the discovery package.
-	_ "github.com/prometheus/prometheus/discovery/aws"          // ec2_sd_configs
-	_ "github.com/prometheus/prometheus/discovery/azure"        // azure_sd_configs
-	_ "github.com/prometheus/prometheus/discovery/consul"       // consul_sd_configs
-	_ "github.com/prometheus/prometheus/discovery/digitalocean" // digitalocean_sd_configs
-	_ "github.com/prometheus/prometheus/discovery/dns"          // dns_sd_configs
-	_ "github.com/prometheus/prometheus/discovery/file"         // file_sd_configs
-	_ "github.com/prometheus/prometheus/discovery/gce"          // gce_sd_configs
-	_ "github.com/prometheus/prometheus/discovery/kubernetes"   // kubernetes_sd_configs
-	_ "github.com/prometheus/prometheus/discovery/marathon"     // marathon_sd_configs
-	_ "github.com/prometheus/prometheus/discovery/moby"         // docker_sd_configs, dockerswarm_sd_configs
-	_ "github.com/prometheus/prometheus/discovery/openstack"    // openstack_sd_configs
-	_ "github.com/prometheus/prometheus/discovery/triton"       // triton_sd_configs
-	_ "github.com/prometheus/prometheus/discovery/zookeeper"    // serverset_sd_configs, nerve_sd_configs
+	// The service discovery mechanisms every build links. Each package
+	// registers its *_sd_configs key with the discovery package. The cloud
+	// ones are in sd_cloud.go.
+	_ "github.com/prometheus/prometheus/discovery/consul"     // consul_sd_configs
+	_ "github.com/prometheus/prometheus/discovery/dns"        // dns_sd_configs
+	_ "github.com/prometheus/prometheus/discovery/file"       // file_sd_configs
+	_ "github.com/prometheus/prometheus/discovery/kubernetes" // kubernetes_sd_configs
+	_ "github.com/prometheus/prometheus/discovery/moby"       // docker_sd_configs, dockerswarm_sd_configs
 )
 
 // Promtail's own consulagent_sd_configs (a fork of the Consul SD that asks the
@@ -53,6 +46,10 @@ func (*unsupportedSD[N]) Name() string {
 }
 
 func (c *unsupportedSD[N]) unsupported() error {
+	var n N
+	if hint, ok := any(n).(interface{ hint() string }); ok {
+		return fmt.Errorf("%s_sd_configs %s", c.Name(), hint.hint())
+	}
 	return fmt.Errorf("%s_sd_configs is not supported yet", c.Name())
 }
 
