@@ -100,7 +100,7 @@ type matchKeepStage struct {
 // Process implements Stage.
 func (s *matchKeepStage) Process(e *Entry, next func(*Entry)) {
 	if s.selector.matches(e.Labels, e.Line) {
-		s.pipeline.Process(e, next)
+		s.pipeline.run(e, next)
 		return
 	}
 	next(e)

@@ -22,6 +22,9 @@ type Pipeline struct {
 	out      func(*Entry)
 	flushers []int
 	interval time.Duration
+	// extracted is reused by Process for every entry that comes in without
+	// extracted values.
+	extracted map[string]any
 }
 
 // NewPipeline builds a pipeline from the decoded YAML of a pipeline_stages list:
@@ -120,8 +123,13 @@ func newStage(name string, body any, opts Options) (Stage, error) {
 
 // Process runs e through every stage and calls out for each entry that comes out
 // of the last one. Before the first stage, the entry gets its own copy of its labels
-// (stages change them in place) and the labels are copied into Extracted, as
-// Promtail does, so that stages can use them as sources.
+// (stages change them in place) and, when it comes with no extracted values, the
+// labels are copied into Extracted, as Promtail does, so that stages can use them
+// as sources.
+//
+// The extracted map given to such an entry is the pipeline's own, cleared and
+// reused for the next entry: extracted values never leave the pipeline, and a
+// stage that keeps an entry keeps a clone.
 func (p *Pipeline) Process(e *Entry, out func(*Entry)) {
 	if len(p.stages) == 0 {
 		out(e)
@@ -129,10 +137,25 @@ func (p *Pipeline) Process(e *Entry, out func(*Entry)) {
 	}
 	e.Labels = e.Labels.Clone()
 	if e.Extracted == nil {
-		e.Extracted = make(map[string]any, len(e.Labels)+8)
+		if p.extracted == nil {
+			p.extracted = make(map[string]any, len(e.Labels)+8)
+		}
+		clear(p.extracted)
+		e.Extracted = p.extracted
 	}
 	for k, v := range e.Labels {
 		e.Extracted[string(k)] = string(v)
+	}
+	p.run(e, out)
+}
+
+// run runs e through the stages as it is: a nested pipeline (match) continues
+// the entry of the pipeline around it, whose labels and extracted values are
+// already the entry's own.
+func (p *Pipeline) run(e *Entry, out func(*Entry)) {
+	if len(p.stages) == 0 {
+		out(e)
+		return
 	}
 	p.out = out
 	p.stages[0].Process(e, p.nexts[0])
