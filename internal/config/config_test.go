@@ -714,3 +714,29 @@ func writeFile(t *testing.T, path, content string) {
 		t.Fatal(err)
 	}
 }
+
+func TestUnsupportedSDKeepsItsBody(t *testing.T) {
+	cfg := mustParse(t, `scrape_configs:
+- job_name: cloud
+  consulagent_sd_configs:
+  - server: localhost:8500
+    services: [web]
+`)
+	job := &cfg.ScrapeConfigs[0]
+	if job.Kind() != KindFile || len(job.ServiceDiscoveryConfigs) != 1 {
+		t.Fatalf("kind %v, %d SD configs", job.Kind(), len(job.ServiceDiscoveryConfigs))
+	}
+	sd := job.ServiceDiscoveryConfigs[0]
+	if sd.Name() != "consulagent" {
+		t.Errorf("name = %q", sd.Name())
+	}
+	if _, err := sd.NewDiscoverer(discovery.DiscovererOptions{}); err == nil || err.Error() != "consulagent_sd_configs is not supported yet" {
+		t.Errorf("NewDiscoverer error = %v", err)
+	}
+	if m := sd.NewDiscovererMetrics(nil, nil); m.Register() != nil {
+		t.Error("noop metrics failed to register")
+	}
+	if out := cfg.String(); !strings.Contains(out, "consulagent_sd_configs:\n  - server: localhost:8500\n    services:\n    - web") {
+		t.Errorf("body not printed back:\n%s", out)
+	}
+}
