@@ -3,21 +3,108 @@ package client
 import (
 	"time"
 
+	"github.com/grafana/loki/pkg/push"
 	"github.com/prometheus/common/model"
 )
 
-// stream is one stream of a batch: its labels, kept to tell fingerprint
-// collisions apart, and its encoding so far (labels field, then entries).
+// chunkSize is the unit in which encoded entries are stored. Fixed-size
+// chunks are recycled between every stream and tenant of a client, so no
+// stream regrows a buffer from nothing each batch and a buffer outgrown by one
+// stream is never wasted on another. They are small because every stream of a
+// batch holds a partly filled one: a batch spread over 500 streams wastes
+// at most 1 MiB.
+const chunkSize = 2 << 10
+
+// chunkPool keeps the chunks of sent batches for the next ones. It belongs to
+// a client's run goroutine.
+type chunkPool struct {
+	free [][]byte
+	// max bounds what is kept, so that one batch of huge entries does not
+	// pin its memory.
+	max int
+}
+
+func newChunkPool(batchSize int) chunkPool {
+	// Encoded entries are larger than Promtail's batch size counts them
+	// (timestamps, field headers, labels), most with short lines: keeping
+	// twice the batch size lets a full batch reuse everything.
+	return chunkPool{max: max(2*batchSize/chunkSize, 16)}
+}
+
+func (p *chunkPool) get() []byte {
+	n := len(p.free)
+	if n == 0 {
+		return make([]byte, 0, chunkSize)
+	}
+	c := p.free[n-1]
+	p.free[n-1] = nil
+	p.free = p.free[:n-1]
+	return c
+}
+
+func (p *chunkPool) put(c []byte) {
+	if len(p.free) < p.max {
+		p.free = append(p.free, c[:0])
+	}
+}
+
+// stream is one stream of a tenant. It outlives a batch by one batch, so that
+// a stream that keeps receiving entries is set up once.
 type stream struct {
-	labels model.LabelSet
-	body   []byte
-	next   *stream // another stream with the same fingerprint
+	labels model.LabelSet // kept to tell fingerprint collisions apart
+	head   []byte         // the stream's labels field, encoded once
+	// chunks hold the entries fields of the pending batch; all but the last
+	// are full.
+	chunks [][]byte
+	size   int  // bytes in chunks
+	active bool // has entries in the pending batch
+	next   *stream
+}
+
+// fieldLen is the length of the stream in a PushRequest, without the field's
+// own tag and length.
+func (s *stream) fieldLen() int {
+	return len(s.head) + s.size
+}
+
+// write appends data to the stream's chunks.
+func write[T string | []byte](s *stream, pool *chunkPool, data T) {
+	for len(data) > 0 {
+		n := len(s.chunks)
+		if n == 0 || len(s.chunks[n-1]) == chunkSize {
+			s.chunks = append(s.chunks, pool.get())
+			n++
+		}
+		last := s.chunks[n-1]
+		copied := copy(last[len(last):chunkSize], data)
+		s.chunks[n-1] = last[:len(last)+copied]
+		s.size += copied
+		data = data[copied:]
+	}
+}
+
+// appendEntry appends one entries field of a StreamAdapter.
+func (s *stream) appendEntry(pool *chunkPool, ts time.Time, line string, metadata push.LabelsAdapter) {
+	var header [maxEntryHeader]byte
+	write(s, pool, appendEntryHeader(header[:0], ts, line, metadata))
+	write(s, pool, line)
+	for _, l := range metadata {
+		write(s, pool, appendFieldHeader(header[:0], tagField3Bytes, labelPairLen(l)))
+		if l.Name != "" {
+			write(s, pool, appendFieldHeader(header[:0], tagField1Bytes, len(l.Name)))
+			write(s, pool, l.Name)
+		}
+		if l.Value != "" {
+			write(s, pool, appendFieldHeader(header[:0], tagField2Bytes, len(l.Value)))
+			write(s, pool, l.Value)
+		}
+	}
 }
 
 // batch is what one tenant has pending for the next push request.
 type batch struct {
-	streams []*stream          // in creation order, the order they are sent in
-	index   map[uint64]*stream // by fingerprint
+	streams []*stream          // active ones, in the order they are sent in
+	index   map[uint64]*stream // active and recently active, by fingerprint
 	// bytes is Promtail's batch size: line bytes plus structured metadata
 	// bytes, not the encoded size, so batchsize means the same as there.
 	bytes     int
@@ -25,9 +112,9 @@ type batch struct {
 	createdAt time.Time
 }
 
-func (b *batch) find(fp uint64, ls, external model.LabelSet) *stream {
+func (b *batch) find(fp uint64, pairs []labelPair) *stream {
 	for s := b.index[fp]; s != nil; s = s.next {
-		if sameStream(s.labels, ls, external) {
+		if sameStream(s.labels, pairs) {
 			return s
 		}
 	}
@@ -40,20 +127,42 @@ func (b *batch) addStream(fp uint64, s *stream) {
 	}
 	s.next = b.index[fp]
 	b.index[fp] = s
+}
+
+// activate makes s part of the pending batch.
+func (b *batch) activate(s *stream) {
+	s.active = true
 	b.streams = append(b.streams, s)
 }
 
-// encode appends the uncompressed PushRequest.
-func (b *batch) encode(dst []byte) []byte {
-	for _, s := range b.streams {
-		dst = appendStream(dst, s.body)
+// reset empties the batch after it was sent: its chunks go back to the pool,
+// and the streams that had no entries in it are forgotten.
+func (b *batch) reset(pool *chunkPool) {
+	for fp, s := range b.index {
+		var kept *stream
+		for s != nil {
+			next := s.next
+			if s.active {
+				s.next = kept
+				kept = s
+			}
+			s = next
+		}
+		if kept == nil {
+			delete(b.index, fp)
+		} else {
+			b.index[fp] = kept
+		}
 	}
-	return dst
-}
-
-// reset empties the batch, keeping its map and slice for the next one.
-func (b *batch) reset() {
-	clear(b.index)
+	for _, s := range b.streams {
+		for i, c := range s.chunks {
+			pool.put(c)
+			s.chunks[i] = nil
+		}
+		s.chunks = s.chunks[:0]
+		s.size = 0
+		s.active = false
+	}
 	clear(b.streams)
 	b.streams = b.streams[:0]
 	b.bytes = 0

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -15,7 +16,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/golang/snappy"
 	"github.com/prometheus/client_golang/prometheus"
 	promconfig "github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
@@ -36,8 +36,6 @@ const (
 	minBatchCheck = 10 * time.Millisecond
 	// logEvery spaces out the logs of per-entry drops.
 	logEvery = 10 * time.Second
-	// maxSpareBodies bounds how many stream buffers are kept for reuse.
-	maxSpareBodies = 1024
 	// idleTenantTTL is how long a tenant with nothing pending is remembered.
 	// Tenants can come from log content, so they are not kept for ever.
 	idleTenantTTL = 10 * time.Minute
@@ -74,6 +72,8 @@ type client struct {
 	userAgent string
 	headers   []header // configured headers, canonical keys
 	external  model.LabelSet
+	// externalPairs are the external labels streams take.
+	externalPairs []labelPair
 
 	encodedBytes, sentBytes, sentEntries prometheus.Counter
 
@@ -81,11 +81,13 @@ type client struct {
 	tenants    map[string]*tenant
 	lastTenant *tenant
 	names      []model.LabelName
+	pairs      []labelPair
 	labelsBuf  []byte
-	requestBuf []byte
-	// spareBodies are stream buffers of sent batches, reused so that a
-	// stream does not regrow its buffer from nothing in every batch.
-	spareBodies [][]byte
+	chunks     chunkPool
+	compressor compressor
+	// spareBody is the buffer of the last request body, once the transport
+	// is done with it, for the next one.
+	spareBody *spareBuffer
 
 	// queueFullLog is used by Handle's goroutines; the others by run.
 	queueFullLog, streamLimitLog, timestampLog logLimiter
@@ -115,19 +117,24 @@ func newClient(m *Metrics, logger *slog.Logger, cfg config.ClientConfig, opts Op
 
 	host := cfg.URL.Host
 	c := &client{
-		name:      name,
-		host:      host,
-		url:       cfg.URL.String(),
-		cfg:       cfg,
-		opts:      opts,
-		http:      httpClient,
-		logger:    logger.With("component", "client", "client", name, "host", host),
-		metrics:   m,
-		queue:     make(chan stages.Entry, opts.QueueCapacity),
-		exited:    make(chan struct{}),
-		userAgent: userAgent,
-		external:  cfg.ExternalLabels,
-		tenants:   make(map[string]*tenant),
+		name:          name,
+		host:          host,
+		url:           cfg.URL.String(),
+		cfg:           cfg,
+		opts:          opts,
+		http:          httpClient,
+		logger:        logger.With("component", "client", "client", name, "host", host),
+		metrics:       m,
+		queue:         make(chan stages.Entry, opts.QueueCapacity),
+		exited:        make(chan struct{}),
+		userAgent:     userAgent,
+		external:      cfg.ExternalLabels,
+		externalPairs: externalPairs(cfg.ExternalLabels),
+		tenants:       make(map[string]*tenant),
+		chunks:        newChunkPool(cfg.BatchSize),
+		// A compressed batch is rarely larger than its input, the encoded
+		// entries; short lines can make those twice the batch size.
+		spareBody: newSpareBuffer(2 * cfg.BatchSize),
 		// Created now so that they are exported at zero from the start.
 		encodedBytes: m.encodedBytes.WithLabelValues(host),
 		sentBytes:    m.sentBytes.WithLabelValues(host),
@@ -244,9 +251,10 @@ func (c *client) add(e *stages.Entry) {
 		c.send(t)
 	}
 
-	fp := streamFingerprint(e.Labels, c.external)
-	s := b.find(fp, e.Labels, c.external)
-	if s == nil {
+	c.pairs = streamPairs(c.pairs[:0], e.Labels, c.externalPairs)
+	fp := fingerprint(c.pairs)
+	s := b.find(fp, c.pairs)
+	if s == nil || !s.active {
 		if c.opts.MaxStreams > 0 && len(b.streams) >= c.opts.MaxStreams {
 			t.metrics.drop(reasonStreamLimited, 1, len(e.Line))
 			if n, ok := c.streamLimitLog.allow(); ok {
@@ -255,27 +263,25 @@ func (c *client) add(e *stages.Entry) {
 			}
 			return
 		}
-		s = c.newStream(e.Labels)
-		b.addStream(fp, s)
+		if s == nil {
+			s = c.newStream(c.pairs)
+			b.addStream(fp, s)
+		}
+		b.activate(s)
 	}
 	if b.entries == 0 {
 		b.createdAt = time.Now()
 	}
-	s.body = appendEntry(s.body, e.Timestamp, e.Line, e.StructuredMetadata)
+	s.appendEntry(&c.chunks, e.Timestamp, e.Line, e.StructuredMetadata)
 	b.bytes += size
 	b.entries++
 }
 
-func (c *client) newStream(ls model.LabelSet) *stream {
-	labels := mergeStreamLabels(ls, c.external)
+func (c *client) newStream(pairs []labelPair) *stream {
+	labels := streamLabels(pairs)
 	c.labelsBuf, c.names = appendLabels(c.labelsBuf[:0], labels, c.names)
-	var body []byte
-	if n := len(c.spareBodies); n > 0 {
-		body = c.spareBodies[n-1]
-		c.spareBodies[n-1] = nil
-		c.spareBodies = c.spareBodies[:n-1]
-	}
-	return &stream{labels: labels, body: appendStreamLabels(body, c.labelsBuf)}
+	head := make([]byte, 0, bytesFieldLen(len(c.labelsBuf)))
+	return &stream{labels: labels, head: appendStreamLabels(head, c.labelsBuf)}
 }
 
 // sendExpired sends the batches older than batchwait and forgets tenants
@@ -305,52 +311,56 @@ func (c *client) flush() {
 
 // send encodes a tenant's batch, empties it and pushes it.
 func (c *client) send(t *tenant) {
-	body, entries := c.encode(&t.batch)
-	c.encodedBytes.Add(float64(len(body)))
+	entries := t.batch.entries
+	body := c.encode(&t.batch)
+	defer body.release()
+	c.encodedBytes.Add(float64(len(body.data)))
 	c.push(t, body, entries)
 }
 
-// encode returns the compressed push request of b and empties b.
-func (c *client) encode(b *batch) ([]byte, int) {
-	entries := b.entries
-	c.requestBuf = b.encode(c.requestBuf[:0])
+// encode returns the compressed push request of b and empties b. The
+// request is compressed as it is assembled, straight from the streams'
+// chunks.
+func (c *client) encode(b *batch) *payload {
+	total := 0
 	for _, s := range b.streams {
-		if len(c.spareBodies) < maxSpareBodies && cap(s.body) <= c.cfg.BatchSize {
-			c.spareBodies = append(c.spareBodies, s.body[:0])
+		total += bytesFieldLen(s.fieldLen())
+	}
+	c.compressor.start(c.spareBody.get(), total)
+	var header [1 + binary.MaxVarintLen64]byte
+	for _, s := range b.streams {
+		c.compressor.write(appendFieldHeader(header[:0], tagField1Bytes, s.fieldLen()))
+		c.compressor.write(s.head)
+		for _, chunk := range s.chunks {
+			c.compressor.write(chunk)
 		}
 	}
-	b.reset()
-	// The compressed body gets a new buffer each time: the HTTP transport may
-	// still be reading a request body after Do has returned.
-	body := snappy.Encode(nil, c.requestBuf)
-	if cap(c.requestBuf) > 2*c.cfg.BatchSize+maxDrain {
-		c.requestBuf = nil // one oversized entry should not pin its buffer
-	}
-	return body, entries
+	b.reset(&c.chunks)
+	return newPayload(c.compressor.finish(), c.spareBody)
 }
 
 // push sends one request body until it is accepted, refused, or out of
 // attempts. Dropped bytes are counted compressed, as in Promtail.
-func (c *client) push(t *tenant, body []byte, entries int) {
+func (c *client) push(t *tenant, body *payload, entries int) {
 	bo := newBackoff(c.cfg.Backoff)
 	for {
 		start := time.Now()
 		status, err := c.post(t.id, body)
 		c.metrics.requestDuration.WithLabelValues(strconv.Itoa(status), c.host).Observe(time.Since(start).Seconds())
 		if err == nil {
-			c.sentBytes.Add(float64(len(body)))
+			c.sentBytes.Add(float64(len(body.data)))
 			c.sentEntries.Add(float64(entries))
 			return
 		}
 		if status == http.StatusTooManyRequests && c.cfg.DropRateLimitedBatches {
 			c.logger.Warn("push rate limited, dropping batch (drop_rate_limited_batches)",
 				"tenant", t.id, "entries", entries, "err", err)
-			t.metrics.drop(reasonRateLimited, entries, len(body))
+			t.metrics.drop(reasonRateLimited, entries, len(body.data))
 			return
 		}
 		if !retryable(status) {
 			c.logger.Error("push refused, dropping batch", "status", status, "tenant", t.id, "entries", entries, "err", err)
-			t.metrics.drop(reasonIngesterError, entries, len(body))
+			t.metrics.drop(reasonIngesterError, entries, len(body.data))
 			return
 		}
 		t.metrics.retries.Inc()
@@ -367,7 +377,7 @@ func (c *client) push(t *tenant, body []byte, entries int) {
 			}
 			c.logger.Error("push failed, dropping batch", "status", status, "tenant", t.id,
 				"attempts", bo.attempts, "entries", entries, "err", err)
-			t.metrics.drop(reason, entries, len(body))
+			t.metrics.drop(reason, entries, len(body.data))
 			return
 		}
 	}
@@ -379,13 +389,16 @@ func retryable(status int) bool {
 }
 
 // post makes one push request. The status is -1 when no response came back.
-func (c *client) post(tenantID string, body []byte) (int, error) {
+func (c *client) post(tenantID string, body *payload) (int, error) {
 	ctx, cancel := context.WithTimeout(c.requestCtx, c.cfg.Timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, nil)
 	if err != nil {
 		return -1, fmt.Errorf("building push request: %w", err)
 	}
+	req.Body = body.newReader()
+	req.GetBody = func() (io.ReadCloser, error) { return body.newReader(), nil }
+	req.ContentLength = int64(len(body.data))
 	req.Header.Set("Content-Type", "application/x-protobuf")
 	req.Header.Set("User-Agent", c.userAgent)
 	if tenantID != "" {

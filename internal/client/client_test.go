@@ -537,19 +537,21 @@ func TestMaxStreams(t *testing.T) {
 		entry("c1", "s", "c"),                        // third stream: dropped
 		entry("a2", "s", "a"), entry("b2", "s", "b"), // the client keeps going
 		entry("c2", "s", "c"), entry("c3", "s", "c"), // a new batch takes it
+		entry("a3", "s", "a"),
+		entry("b3", "s", "b"), // known from the last batch, still a third stream here
 	} {
 		m.Handle(e)
 	}
 	m.Stop()
 	got := loki.allEntries()
 	slices.Sort(got)
-	want := []string{`{s="a"} a1`, `{s="a"} a2`, `{s="b"} b1`, `{s="b"} b2`, `{s="c"} c2`, `{s="c"} c3`}
+	want := []string{`{s="a"} a1`, `{s="a"} a2`, `{s="a"} a3`, `{s="b"} b1`, `{s="b"} b2`, `{s="c"} c2`, `{s="c"} c3`}
 	if !slices.Equal(got, want) {
 		t.Errorf("Loki got %q, want %q", got, want)
 	}
 	labels := map[string]string{"host": loki.srv.Listener.Addr().String(), "tenant": "", "reason": "stream_limited"}
-	if e, b := metricValue(t, reg, "promtail_dropped_entries_total", labels), metricValue(t, reg, "promtail_dropped_bytes_total", labels); e != 1 || b != 2 {
-		t.Errorf("stream_limited drops: %v entries %v bytes, want 1 and 2", e, b)
+	if e, b := metricValue(t, reg, "promtail_dropped_entries_total", labels), metricValue(t, reg, "promtail_dropped_bytes_total", labels); e != 2 || b != 4 {
+		t.Errorf("stream_limited drops: %v entries %v bytes, want 2 and 4", e, b)
 	}
 }
 

@@ -10,8 +10,9 @@ import (
 
 // The push request is written by hand rather than through the gogo
 // generated marshaller: each entry is encoded once, when it joins its stream,
-// into a pointer-free buffer, so a pending batch does not pin every line's
-// string for the garbage collector to scan, and sending is a concatenation.
+// into pointer-free chunks, so a pending batch does not pin every line's
+// string for the garbage collector to scan, and sending is a concatenation
+// fed straight to the compressor.
 // The bytes are those gogo produces for the same request (checked in the
 // tests): fields in number order, empty strings and zero numbers omitted, the
 // timestamp always present.
@@ -50,12 +51,6 @@ func bytesFieldLen(n int) int {
 	return 1 + varintLen(uint64(n)) + n
 }
 
-func appendBytesField(dst []byte, tag byte, s string) []byte {
-	dst = append(dst, tag)
-	dst = binary.AppendUvarint(dst, uint64(len(s)))
-	return append(dst, s...)
-}
-
 func labelPairLen(l push.LabelAdapter) int {
 	n := 0
 	if l.Name != "" {
@@ -67,18 +62,28 @@ func labelPairLen(l push.LabelAdapter) int {
 	return n
 }
 
-// appendStreamLabels starts a stream's encoding with its labels field.
+// appendFieldHeader appends the tag and length of a length-delimited field.
+func appendFieldHeader(dst []byte, tag byte, n int) []byte {
+	dst = append(dst, tag)
+	return binary.AppendUvarint(dst, uint64(n))
+}
+
+// appendStreamLabels appends the labels field of a StreamAdapter.
 func appendStreamLabels(dst []byte, labels []byte) []byte {
 	if len(labels) == 0 {
 		return dst
 	}
-	dst = append(dst, tagField1Bytes)
-	dst = binary.AppendUvarint(dst, uint64(len(labels)))
-	return append(dst, labels...)
+	return append(appendFieldHeader(dst, tagField1Bytes, len(labels)), labels...)
 }
 
-// appendEntry appends one entries field of a StreamAdapter.
-func appendEntry(dst []byte, ts time.Time, line string, metadata push.LabelsAdapter) []byte {
+// maxEntryHeader bounds what appendEntryHeader appends: five tags, three
+// lengths, the seconds and the nanoseconds (below 10^9, five bytes).
+const maxEntryHeader = 5 + 4*binary.MaxVarintLen64 + 5
+
+// appendEntryHeader appends what comes before the line's bytes in an entries
+// field of a StreamAdapter: the field's tag and length, the timestamp, and the
+// line's tag and length. The line, then the structured metadata pairs, follow.
+func appendEntryHeader(dst []byte, ts time.Time, line string, metadata push.LabelsAdapter) []byte {
 	secs := uint64(ts.Unix())
 	nanos := uint64(ts.Nanosecond())
 	tsLen := 0
@@ -96,11 +101,8 @@ func appendEntry(dst []byte, ts time.Time, line string, metadata push.LabelsAdap
 		entryLen += bytesFieldLen(labelPairLen(l))
 	}
 
-	dst = append(dst, tagField2Bytes)
-	dst = binary.AppendUvarint(dst, uint64(entryLen))
-
-	dst = append(dst, tagField1Bytes)
-	dst = binary.AppendUvarint(dst, uint64(tsLen))
+	dst = appendFieldHeader(dst, tagField2Bytes, entryLen)
+	dst = appendFieldHeader(dst, tagField1Bytes, tsLen)
 	if secs != 0 {
 		dst = append(dst, tagField1Varint)
 		dst = binary.AppendUvarint(dst, secs)
@@ -110,27 +112,9 @@ func appendEntry(dst []byte, ts time.Time, line string, metadata push.LabelsAdap
 		dst = binary.AppendUvarint(dst, nanos)
 	}
 	if line != "" {
-		dst = appendBytesField(dst, tagField2Bytes, line)
-	}
-	for _, l := range metadata {
-		dst = append(dst, tagField3Bytes)
-		dst = binary.AppendUvarint(dst, uint64(labelPairLen(l)))
-		if l.Name != "" {
-			dst = appendBytesField(dst, tagField1Bytes, l.Name)
-		}
-		if l.Value != "" {
-			dst = appendBytesField(dst, tagField2Bytes, l.Value)
-		}
+		dst = appendFieldHeader(dst, tagField2Bytes, len(line))
 	}
 	return dst
-}
-
-// appendStream appends one streams field of a PushRequest around an encoded
-// stream body.
-func appendStream(dst []byte, body []byte) []byte {
-	dst = append(dst, tagField1Bytes)
-	dst = binary.AppendUvarint(dst, uint64(len(body)))
-	return append(dst, body...)
 }
 
 // metadataSize is what structured metadata adds to Promtail's batch size: the

@@ -2,9 +2,12 @@ package client
 
 import (
 	"bytes"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/golang/snappy"
 	"github.com/grafana/loki/pkg/push"
 
 	"github.com/promtail-osquery/promtail-osquery/stages"
@@ -34,6 +37,7 @@ func TestEncodingMatchesGogo(t *testing.T) {
 	wholeSecond.Timestamp = time.Unix(1700000000, 0)
 	emptyLine := entry("", "job", "a")
 	long := entry(string(bytes.Repeat([]byte("x"), 70000)), "job", "big")
+	spanning, spanningWant := interleavedStreams()
 
 	tests := []struct {
 		name    string
@@ -71,6 +75,11 @@ func TestEncodingMatchesGogo(t *testing.T) {
 			},
 		},
 		{
+			name:    "streams interleaved, entries and metadata across chunks",
+			entries: spanning,
+			want:    spanningWant,
+		},
+		{
 			name:    "no labels",
 			entries: []stages.Entry{entry("bare")},
 			want:    []push.Stream{{Labels: `{}`, Entries: []push.Entry{{Timestamp: time.Unix(1700000000, 123456789), Line: "bare"}}}},
@@ -83,13 +92,20 @@ func TestEncodingMatchesGogo(t *testing.T) {
 			for i := range tt.entries {
 				c.add(&tt.entries[i])
 			}
-			got := c.tenants[""].batch.encode(nil)
+			body := c.encode(&c.tenants[""].batch)
 			want, err := (&push.PushRequest{Streams: tt.want}).Marshal()
 			if err != nil {
 				t.Fatal(err)
 			}
+			got, err := snappy.Decode(nil, body.data)
+			if err != nil {
+				t.Fatalf("body is not a snappy block: %v", err)
+			}
 			if !bytes.Equal(got, want) {
 				t.Fatalf("encoding differs from gogo:\n got %x\nwant %x", head(got), head(want))
+			}
+			if !bytes.Equal(body.data, snappy.Encode(nil, want)) {
+				t.Error("compressed body differs from snappy.Encode of the request")
 			}
 			var back push.PushRequest
 			if err := back.Unmarshal(got); err != nil {
@@ -97,6 +113,28 @@ func TestEncodingMatchesGogo(t *testing.T) {
 			}
 		})
 	}
+}
+
+// interleavedStreams are entries of three streams taking turns, with lines
+// and metadata of every length up to a few chunks, so that entries and fields
+// start and end anywhere in a chunk; and the streams gogo should get.
+func interleavedStreams() ([]stages.Entry, []push.Stream) {
+	var entries []stages.Entry
+	var want []push.Stream
+	for i := range 300 {
+		s := i % 3
+		e := entry(strings.Repeat(string(rune('a'+s)), (i*97)%(3*chunkSize)), "stream", strconv.Itoa(s))
+		e.Timestamp = time.Unix(int64(1700000000+i), int64(i))
+		if i%7 == 0 {
+			e.StructuredMetadata = push.LabelsAdapter{{Name: "n" + strings.Repeat("m", i%50), Value: strings.Repeat("v", (i*31)%(2*chunkSize))}}
+		}
+		entries = append(entries, e)
+		if len(want) <= s {
+			want = append(want, push.Stream{Labels: `{stream="` + strconv.Itoa(s) + `"}`})
+		}
+		want[s].Entries = append(want[s].Entries, push.Entry{Timestamp: e.Timestamp, Line: e.Line, StructuredMetadata: e.StructuredMetadata})
+	}
+	return entries, want
 }
 
 func head(b []byte) []byte {

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"hash/maphash"
 	"slices"
 	"strconv"
 
@@ -12,92 +13,83 @@ import (
 // becomes part of the stream.
 const tenantLabel model.LabelName = "__tenant_id__"
 
-// FNV-1a, the hash behind model.LabelSet.FastFingerprint.
-const (
-	fnvOffset64 = 14695981039346656037
-	fnvPrime64  = 1099511628211
-)
-
-func fnvAddString(h uint64, s string) uint64 {
-	for i := 0; i < len(s); i++ {
-		h ^= uint64(s[i])
-		h *= fnvPrime64
-	}
-	return h
+// labelPair is one label of a stream.
+type labelPair struct {
+	name  model.LabelName
+	value model.LabelValue
 }
 
-func pairHash(name model.LabelName, value model.LabelValue) uint64 {
-	h := fnvAddString(fnvOffset64, string(name))
-	h ^= uint64(model.SeparatorByte)
-	h *= fnvPrime64
-	return fnvAddString(h, string(value))
-}
-
-// streamFingerprint is model.LabelSet.FastFingerprint of the stream an entry
-// belongs to: its labels over the external labels, without the tenant label.
-// FastFingerprint XORs one hash per pair, so the merged set never has to be
-// built, which keeps the per-entry path free of allocations.
-func streamFingerprint(ls, external model.LabelSet) uint64 {
-	var fp uint64
-	pairs := 0
-	for n, v := range ls {
-		if n == tenantLabel {
-			continue
-		}
-		fp ^= pairHash(n, v)
-		pairs++
-	}
+// externalPairs lists the external labels a stream can take, the tenant
+// label left out.
+func externalPairs(external model.LabelSet) []labelPair {
+	var pairs []labelPair
 	for n, v := range external {
-		if _, overridden := ls[n]; overridden || n == tenantLabel {
-			continue
+		if n != tenantLabel {
+			pairs = append(pairs, labelPair{n, v})
 		}
-		fp ^= pairHash(n, v)
-		pairs++
 	}
-	if pairs == 0 {
-		return fnvOffset64
+	return pairs
+}
+
+// streamPairs appends the labels of the stream an entry belongs to: its own
+// labels over the external ones, without the tenant label. The entry's labels
+// are walked once, and nothing is allocated once pairs has grown.
+func streamPairs(pairs []labelPair, ls model.LabelSet, external []labelPair) []labelPair {
+	for n, v := range ls {
+		if n != tenantLabel {
+			pairs = append(pairs, labelPair{n, v})
+		}
+	}
+	for _, p := range external {
+		if _, overridden := ls[p.name]; !overridden {
+			pairs = append(pairs, p)
+		}
+	}
+	return pairs
+}
+
+// fingerprintSeed keys the stream index's hash; fingerprints never leave the
+// process.
+var fingerprintSeed = maphash.MakeSeed()
+
+// fingerprint hashes a stream's labels in any order.
+func fingerprint(pairs []labelPair) uint64 {
+	var fp uint64
+	for _, p := range pairs {
+		// Name and value are hashed apart, then mixed so that no pair's hash
+		// is a linear function of the two: XORing pairs would otherwise
+		// equate {a=b, b=a} with {a=a, b=b}.
+		h := maphash.String(fingerprintSeed, string(p.name))*0x9e3779b97f4a7c15 ^ maphash.String(fingerprintSeed, string(p.value))
+		h ^= h >> 29
+		h *= 0xbf58476d1ce4e5b9
+		h ^= h >> 32
+		fp ^= h
 	}
 	return fp
 }
 
-// sameStream reports whether stream, a materialised stream label set, is the
-// stream of an entry with labels ls under the external labels. Fingerprints
-// can collide, so a fingerprint match is confirmed with this.
-func sameStream(stream, ls, external model.LabelSet) bool {
-	pairs := 0
-	for n, v := range ls {
-		if n == tenantLabel {
-			continue
-		}
-		if sv, ok := stream[n]; !ok || sv != v {
+// sameStream reports whether stream, a materialised stream label set, has
+// exactly the labels pairs, which streamPairs built. Fingerprints can
+// collide, so a fingerprint match is confirmed with this.
+func sameStream(stream model.LabelSet, pairs []labelPair) bool {
+	if len(stream) != len(pairs) {
+		return false
+	}
+	for _, p := range pairs {
+		if v, ok := stream[p.name]; !ok || v != p.value {
 			return false
 		}
-		pairs++
 	}
-	for n, v := range external {
-		if _, overridden := ls[n]; overridden || n == tenantLabel {
-			continue
-		}
-		if sv, ok := stream[n]; !ok || sv != v {
-			return false
-		}
-		pairs++
-	}
-	return pairs == len(stream)
+	return true
 }
 
-// mergeStreamLabels builds the label set of an entry's stream: a new map, so
-// neither the entry's labels nor the external labels are touched.
-func mergeStreamLabels(ls, external model.LabelSet) model.LabelSet {
-	merged := make(model.LabelSet, len(ls)+len(external))
-	for n, v := range external {
-		merged[n] = v
+// streamLabels builds the label set of a stream from its pairs.
+func streamLabels(pairs []labelPair) model.LabelSet {
+	ls := make(model.LabelSet, len(pairs))
+	for _, p := range pairs {
+		ls[p.name] = p.value
 	}
-	for n, v := range ls {
-		merged[n] = v
-	}
-	delete(merged, tenantLabel)
-	return merged
+	return ls
 }
 
 // appendLabels appends ls as Loki and Prometheus print a label set:

@@ -48,17 +48,17 @@ func TestStreamIdentity(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := tt.labels.Clone()
-			merged := mergeStreamLabels(tt.labels, tt.external)
-			if !merged.Equal(tt.stream) {
-				t.Errorf("merged %v, want %v", merged, tt.stream)
+			pairs := streamPairs(nil, tt.labels, externalPairs(tt.external))
+			if got := streamLabels(pairs); !got.Equal(tt.stream) {
+				t.Errorf("stream labels %v, want %v", got, tt.stream)
 			}
 			if !tt.labels.Equal(before) {
 				t.Errorf("entry labels changed to %v", tt.labels)
 			}
-			if got, want := streamFingerprint(tt.labels, tt.external), uint64(tt.stream.FastFingerprint()); got != want {
-				t.Errorf("fingerprint %x, want FastFingerprint %x", got, want)
+			if got, want := fingerprint(pairs), fingerprint(streamPairs(nil, tt.stream, nil)); got != want {
+				t.Errorf("fingerprint %x, want %x, that of the stream's own labels", got, want)
 			}
-			if !sameStream(merged, tt.labels, tt.external) {
+			if !sameStream(tt.stream, pairs) {
 				t.Error("sameStream is false for the entry's own stream")
 			}
 		})
@@ -80,10 +80,32 @@ func TestSameStreamRejectsOthers(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if sameStream(stream, tt.labels, tt.external) {
+			if sameStream(stream, streamPairs(nil, tt.labels, externalPairs(tt.external))) {
 				t.Errorf("%v under %v taken for %v", tt.labels, tt.external, stream)
 			}
 		})
+	}
+}
+
+// Streams that differ only in how names and values pair up must not share a
+// fingerprint, or every entry of one would be checked against the other.
+func TestFingerprintTellsPairingsApart(t *testing.T) {
+	sets := []model.LabelSet{
+		{"a": "b"},
+		{"b": "a"},
+		{"a": "a", "b": "b"},
+		{"a": "b", "b": "a"},
+		{"a": "1"},
+		{"a": "1", "b": "1"},
+		{},
+	}
+	seen := map[uint64]model.LabelSet{}
+	for _, ls := range sets {
+		fp := fingerprint(streamPairs(nil, ls, nil))
+		if other, ok := seen[fp]; ok {
+			t.Errorf("%v and %v share fingerprint %x", ls, other, fp)
+		}
+		seen[fp] = ls
 	}
 }
 
@@ -94,13 +116,13 @@ func TestBatchFingerprintCollision(t *testing.T) {
 	s2 := &stream{labels: model.LabelSet{"a": "2"}}
 	b.addStream(42, s1)
 	b.addStream(42, s2)
-	if got := b.find(42, model.LabelSet{"a": "1"}, nil); got != s1 {
+	if got := b.find(42, streamPairs(nil, model.LabelSet{"a": "1"}, nil)); got != s1 {
 		t.Errorf("find a=1 returned %v", got)
 	}
-	if got := b.find(42, model.LabelSet{"a": "2"}, nil); got != s2 {
+	if got := b.find(42, streamPairs(nil, model.LabelSet{"a": "2"}, nil)); got != s2 {
 		t.Errorf("find a=2 returned %v", got)
 	}
-	if got := b.find(42, model.LabelSet{"a": "3"}, nil); got != nil {
+	if got := b.find(42, streamPairs(nil, model.LabelSet{"a": "3"}, nil)); got != nil {
 		t.Errorf("find a=3 returned %v", got)
 	}
 }

@@ -23,7 +23,11 @@ import (
 
 // Defaults of Options.
 const (
-	DefaultQueueCapacity = 4096
+	// DefaultQueueCapacity is four times the size below which handing
+	// entries over starts to cost CPU (goroutine wake-ups). A larger queue
+	// buys no throughput; it only rides out longer pushes, each queued entry
+	// pinning its line.
+	DefaultQueueCapacity = 1024
 	DefaultFlushTimeout  = 10 * time.Second
 )
 
