@@ -46,3 +46,22 @@ func loggerOf(opts Options) *slog.Logger {
 	}
 	return opts.Logger
 }
+
+// sourceText is the text a parsing stage reads: the line, or the extracted
+// value named by source when hasSource is set. ok is false when that value is
+// missing or is not a scalar; the stage then passes the entry on unchanged, as
+// Promtail does.
+func sourceText(e *Entry, source string, hasSource bool) (text string, ok bool) {
+	if !hasSource {
+		return e.Line, true
+	}
+	v, found := e.Extracted[source]
+	if !found {
+		return "", false
+	}
+	str, err := stringify(v)
+	if err != nil {
+		return "", false
+	}
+	return str, true
+}

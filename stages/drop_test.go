@@ -91,7 +91,7 @@ func TestDropStage(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := stLines(stRun(stPipeline(t, tt.pipeline, nil), tt.entries...))
+			got := mkLines(stRun(stPipeline(t, tt.pipeline, nil), tt.entries...))
 			if !slices.Equal(got, tt.want) {
 				t.Fatalf("kept %q, want %q", got, tt.want)
 			}

@@ -17,7 +17,7 @@ func TestLimitDrop(t *testing.T) {
 	for i := range 6 {
 		in = append(in, stEntry(fmt.Sprintf("l%d", i+1), ""))
 	}
-	if got := stLines(stRun(p, in...)); !slices.Equal(got, []string{"l1", "l2", "l3"}) {
+	if got := mkLines(stRun(p, in...)); !slices.Equal(got, []string{"l1", "l2", "l3"}) {
 		t.Fatalf("kept %q", got)
 	}
 	dm, err := NewDropMetrics(reg)
@@ -53,7 +53,7 @@ func TestLimitByLabel(t *testing.T) {
 		stEntry("b1", "app=b"), stEntry("b2", "app=b"), stEntry("b3", "app=b"),
 		stEntry("none1", ""), stEntry("none2", ""),
 	)
-	if got := stLines(out); !slices.Equal(got, []string{"a1", "b1", "none1", "none2"}) {
+	if got := mkLines(out); !slices.Equal(got, []string{"a1", "b1", "none1", "none2"}) {
 		t.Fatalf("kept %q", got)
 	}
 	dm, err := NewDropMetrics(reg)

@@ -50,19 +50,10 @@ type logfmtStage struct {
 }
 
 func (s *logfmtStage) Process(e *Entry, next func(*Entry)) {
-	input := e.Line
-	if s.hasSource {
-		v, ok := e.Extracted[s.source]
-		if !ok {
-			next(e)
-			return
-		}
-		str, err := stringify(v)
-		if err != nil {
-			next(e)
-			return
-		}
-		input = str
+	input, ok := sourceText(e, s.source, s.hasSource)
+	if !ok {
+		next(e)
+		return
 	}
 	extracted := writableExtracted(e)
 	s.reader.Reset(input)

@@ -73,7 +73,7 @@ func TestMatchStage(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			out := stRun(stPipeline(t, tt.pipeline, nil), tt.entries...)
-			if got := stLines(out); !slices.Equal(got, tt.wantLines) {
+			if got := mkLines(out); !slices.Equal(got, tt.wantLines) {
 				t.Fatalf("lines %q, want %q", got, tt.wantLines)
 			}
 			for i, want := range tt.wantLabels {
@@ -114,10 +114,10 @@ func TestMatchFlushesNestedStages(t *testing.T) {
 	}
 	out := stRun(p, stEntry("1 start", "app=java"), stEntry("  at x", "app=java"))
 	if len(out) != 0 {
-		t.Fatalf("multiline block emitted before flush: %q", stLines(out))
+		t.Fatalf("multiline block emitted before flush: %q", mkLines(out))
 	}
 	p.Flush(time.Now(), true, func(e *Entry) { out = append(out, e.Clone()) })
-	if got := stLines(out); !slices.Equal(got, []string{"1 start\n  at x"}) {
+	if got := mkLines(out); !slices.Equal(got, []string{"1 start\n  at x"}) {
 		t.Fatalf("flushed %q", got)
 	}
 }

@@ -9,28 +9,20 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/model"
-	"gopkg.in/yaml.v2"
 )
 
 // mkTime is the read time given to test entries.
 var mkTime = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 
-// mkPipeline builds a pipeline from pipeline_stages YAML or fails the test.
+// mkPipeline builds a pipeline from pipeline_stages YAML, with a registry of
+// its own, or fails the test.
 func mkPipeline(t testing.TB, pipelineYAML string) *Pipeline {
 	t.Helper()
-	p, err := mkPipelineErr(pipelineYAML)
-	if err != nil {
-		t.Fatalf("building pipeline: %v", err)
-	}
-	return p
+	return stPipeline(t, pipelineYAML, prometheus.NewRegistry())
 }
 
 func mkPipelineErr(pipelineYAML string) (*Pipeline, error) {
-	var items []any
-	if err := yaml.Unmarshal([]byte(pipelineYAML), &items); err != nil {
-		return nil, err
-	}
-	return NewPipeline(items, Options{Registerer: prometheus.NewRegistry(), JobName: "unit"})
+	return stPipelineErr(pipelineYAML, prometheus.NewRegistry())
 }
 
 // mkRun feeds lines (with no labels, read at mkTime) through p, flushes it at

@@ -61,19 +61,10 @@ type regexStage struct {
 }
 
 func (s *regexStage) Process(e *Entry, next func(*Entry)) {
-	input := e.Line
-	if s.hasSource {
-		v, ok := e.Extracted[s.source]
-		if !ok {
-			next(e)
-			return
-		}
-		str, err := stringify(v)
-		if err != nil {
-			next(e)
-			return
-		}
-		input = str
+	input, ok := sourceText(e, s.source, s.hasSource)
+	if !ok {
+		next(e)
+		return
 	}
 	loc := s.re.FindStringSubmatchIndex(input)
 	if loc == nil {

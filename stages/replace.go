@@ -70,19 +70,10 @@ type capturedText struct {
 }
 
 func (s *replaceStage) Process(e *Entry, next func(*Entry)) {
-	input := e.Line
-	if s.hasSource {
-		v, ok := e.Extracted[s.source]
-		if !ok {
-			next(e)
-			return
-		}
-		str, err := stringify(v)
-		if err != nil {
-			next(e)
-			return
-		}
-		input = str
+	input, ok := sourceText(e, s.source, s.hasSource)
+	if !ok {
+		next(e)
+		return
 	}
 	matches := s.re.FindAllStringSubmatchIndex(input, -1)
 	if matches == nil || s.tmpl == nil {

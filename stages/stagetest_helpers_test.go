@@ -50,16 +50,6 @@ func stRun(p *Pipeline, entries ...*Entry) []Entry {
 	return out
 }
 
-// stLines returns the lines of entries.
-func stLines(entries []Entry) []string {
-	lines := make([]string, len(entries))
-	for i, e := range entries {
-		lines[i] = e.Line
-	}
-	return lines
-}
-
-// stErrContains checks that err is non-nil and mentions want.
 func stErrContains(t *testing.T, err error, want string) {
 	t.Helper()
 	if err == nil {
