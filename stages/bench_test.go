@@ -36,6 +36,20 @@ func BenchmarkJSONStage(b *testing.B) {
       user: ctx.user`, benchJSONLine)
 }
 
+// benchOsqueryLine is a real osquery result line (about 580 bytes).
+const benchOsqueryLine = `{"name":"pack_incident-response_logged_in_users","hostIdentifier":"827B4BF5-9F08-10A7-337D-25BC97BB5D19","calendarTime":"Sun Nov  1 00:00:00 2026 UTC","unixTime":1793491200,"epoch":0,"counter":2244,"numerics":false,"decorations":{"host_uuid":"827B4BF5-9F08-10A7-337D-25BC97BB5D19","hostname":"vpn-prod-50","username":"mlopez"},"columns":{"cmdline":"sudo -i -u postgres psql -d appdb -c \"select count(*) from pg_stat_activity\"","cwd":"/home/mlopez","host":"10.8.0.40","name":"sudo","pid":"177851","root":"/","time":"1793491178","tty":"pts/0","type":"user","user":"mlopez"},"action":"added"}`
+
+func BenchmarkJSONStageOsquery(b *testing.B) {
+	benchStage(b, `
+- json:
+    expressions:
+      name:
+      host: hostIdentifier
+      calendarTime:
+      action:
+      host_uuid: decorations.host_uuid`, benchOsqueryLine)
+}
+
 func BenchmarkRegexStage(b *testing.B) {
 	benchStage(b, `
 - regex:

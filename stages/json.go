@@ -43,6 +43,7 @@ func (c *JSONConfig) NewStage(Options) (Stage, error) {
 		s.source, s.hasSource = *c.Source, true
 	}
 	names := make([]string, 0, len(c.Expressions))
+	exprs := make([]string, 0, len(c.Expressions))
 	for name := range c.Expressions {
 		names = append(names, name)
 	}
@@ -57,7 +58,9 @@ func (c *JSONConfig) NewStage(Options) (Stage, error) {
 			return nil, fmt.Errorf("could not compile JMES expression: %w", err)
 		}
 		s.expressions = append(s.expressions, jsonExpression{name: name, query: q})
+		exprs = append(exprs, expr)
 	}
+	s.fields = newJSONFieldPaths(exprs)
 	return s, nil
 }
 
@@ -67,6 +70,9 @@ type jsonStage struct {
 	hasSource     bool
 	dropMalformed bool
 	buf           []byte
+	// fields is set when every expression is a plain field path; stages run
+	// on one goroutine at a time, so its scratch values need no lock.
+	fields *jsonFieldPaths
 }
 
 func (s *jsonStage) Process(e *Entry, next func(*Entry)) {
@@ -83,6 +89,14 @@ func (s *jsonStage) Process(e *Entry, next func(*Entry)) {
 			return
 		}
 		input = str
+	}
+	if s.fields != nil && s.fields.extract(input) {
+		extracted := writableExtracted(e)
+		for i, x := range s.expressions {
+			storeJSONValue(extracted, x.name, s.fields.values[i], &s.buf)
+		}
+		next(e)
+		return
 	}
 	data, err := parseJSONObject(input)
 	if err != nil {
