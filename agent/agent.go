@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
@@ -338,12 +339,30 @@ func (a *Agent) Stop() {
 	a.current.stop()
 }
 
+// readerStopGrace is how long stopping waits for file readers before it
+// assumes they are blocked on the clients.
+const readerStopGrace = 2 * time.Second
+
 // stop tears a generation down in the order that keeps what was read: targets
 // first (their last positions are recorded), then pipelines (held entries are
 // flushed), then the sink (batches are sent), then positions (written last).
 func (g *generation) stop() {
 	if g.files != nil {
-		g.files.Stop()
+		stopped := make(chan struct{})
+		go func() {
+			g.files.Stop()
+			close(stopped)
+		}()
+		select {
+		case <-stopped:
+		case <-time.After(readerStopGrace):
+			// A reader is blocked handing an entry to clients that cannot take
+			// one (Loki down, every queue full). Stopping the clients releases
+			// it: what they hold is sent within their flush timeout or counted
+			// as dropped, instead of the agent never exiting.
+			g.sink.Stop()
+			<-stopped
+		}
 	}
 	for _, j := range g.jobs {
 		j.Stop()
