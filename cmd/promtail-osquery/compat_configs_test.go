@@ -89,33 +89,42 @@ func TestCompatConfigs(t *testing.T) {
 }
 
 // runIn runs the agent in dir with stdin as its standard input and returns
-// its output and exit code, or -1 when it was still running after timeout
-// (and was then killed).
+// its combined output and exit code, or -1 when it was still running after
+// timeout (and was then killed).
 func runIn(t *testing.T, dir string, env []string, timeout time.Duration, stdin string, args ...string) (string, int) {
+	t.Helper()
+	var out strings.Builder
+	return runInSplit(t, dir, env, timeout, stdin, &out, args...)
+}
+
+// runInSplit is runIn with standard output going to stdout; the returned
+// output is standard error alone, or both when stdout is the same builder.
+func runInSplit(t *testing.T, dir string, env []string, timeout time.Duration, stdin string, stdout *strings.Builder, args ...string) (string, int) {
 	t.Helper()
 	cmd := exec.Command(binary, args...)
 	cmd.Dir, cmd.Env = dir, env
 	cmd.Stdin = strings.NewReader(stdin)
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
+	var stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = stdout, &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
+	combined := func() string { return stdout.String() + stderr.String() }
 	select {
 	case err := <-done:
 		if ee, ok := err.(*exec.ExitError); ok {
-			return out.String(), ee.ExitCode()
+			return combined(), ee.ExitCode()
 		}
 		if err != nil {
 			t.Fatal(err)
 		}
-		return out.String(), 0
+		return combined(), 0
 	case <-time.After(timeout):
 		cmd.Process.Kill()
 		<-done
-		return out.String(), -1
+		return combined(), -1
 	}
 }
 
