@@ -102,9 +102,10 @@ func (u URL) MarshalYAML() (any, error) {
 // LabelSet is a label map that is validated while it is decoded.
 type LabelSet = model.LabelSet
 
+// validateLabels checks names by Promtail 3's rules (UTF-8) and values.
 func validateLabels(ls model.LabelSet) error {
 	for n, v := range ls {
-		if !model.LabelName(n).IsValid() {
+		if !model.UTF8Validation.IsValidLabelName(string(n)) {
 			return fmt.Errorf("invalid label name %q", n)
 		}
 		if !v.IsValid() {

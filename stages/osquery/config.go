@@ -212,7 +212,7 @@ func (c *Config) validate() error {
 		}
 	}
 	for name := range c.StructuredMetadata {
-		if !model.LabelName(name).IsValidLegacy() {
+		if !model.LegacyValidation.IsValidLabelName(string(name)) {
 			return fmt.Errorf("structured_metadata: %q is not a valid name (letters, digits and _, not starting with a digit)", name)
 		}
 		if strings.HasPrefix(name, "__") {
@@ -247,7 +247,7 @@ func validPrefix(key, p string) error {
 	if p == "" {
 		return nil
 	}
-	if !model.LabelName(p+"x").IsValidLegacy() || strings.HasPrefix(p, "__") {
+	if !model.LegacyValidation.IsValidLabelName(string(p+"x")) || strings.HasPrefix(p, "__") {
 		return fmt.Errorf("%s: %q cannot start a label name (letters, digits and _, not a digit first, not __)", key, p)
 	}
 	return nil

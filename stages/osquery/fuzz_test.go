@@ -85,7 +85,7 @@ func checkFuzzEntry(t *testing.T, cfg *Config, in string, e *stages.Entry) {
 		if name == "job" {
 			continue
 		}
-		if !name.IsValidLegacy() || strings.HasPrefix(string(name), "__") {
+		if !model.LegacyValidation.IsValidLabelName(string(name)) || strings.HasPrefix(string(name), "__") {
 			t.Fatalf("invalid label name %q", name)
 		}
 		if value == "" || !utf8.ValidString(string(value)) || len(value) > cfg.MaxLabelValueLength {
@@ -93,7 +93,7 @@ func checkFuzzEntry(t *testing.T, cfg *Config, in string, e *stages.Entry) {
 		}
 	}
 	for _, sm := range e.StructuredMetadata {
-		if !model.LabelName(sm.Name).IsValidLegacy() {
+		if !model.LegacyValidation.IsValidLabelName(string(sm.Name)) {
 			t.Fatalf("invalid structured metadata name %q", sm.Name)
 		}
 	}

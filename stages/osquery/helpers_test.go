@@ -114,14 +114,6 @@ func ls(pairs ...string) model.LabelSet {
 	return s
 }
 
-func calendar(s string) time.Time {
-	t, err := time.Parse("Mon Jan _2 15:04:05 2006 MST", s)
-	if err != nil {
-		panic(err)
-	}
-	return t
-}
-
 // only returns the single entry or fails.
 func only(t *testing.T, got []stages.Entry) stages.Entry {
 	t.Helper()

@@ -388,7 +388,6 @@ func (j *job) sync(groups []*targetgroup.Group) {
 		dropped = append(dropped, DroppedTarget{Job: j.name, DiscoveredLabels: discovered, Reason: reason})
 		m.metrics.targetsFailed.WithLabelValues(metricReason).Inc()
 	}
-	var started []*target
 	j.mu.Lock()
 	for _, g := range groups {
 		if g == nil {
@@ -443,7 +442,6 @@ func (j *job) sync(groups []*targetgroup.Group) {
 			}
 			j.log.Info("adding target", "key", key)
 			j.targets[key] = t
-			started = append(started, t)
 			m.metrics.targetsActive.Inc()
 		}
 	}
