@@ -44,6 +44,17 @@ func waitHTTP(t *testing.T, url string, want int) string {
 	}
 }
 
+// postReload asks the agent at base to reload and returns the status code.
+func postReload(t *testing.T, base string) int {
+	t.Helper()
+	resp, err := http.Post(base+"/reload", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
 // TestServerAndReload checks the HTTP endpoints of a running agent and that
 // POST /reload and SIGHUP apply a changed config without losing lines.
 func TestServerAndReload(t *testing.T) {
@@ -99,13 +110,8 @@ scrape_configs:
 	}
 
 	writeConfig(t, dir, config("after"))
-	resp, err := http.Post(base+"/reload", "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("POST /reload answered %d", resp.StatusCode)
+	if code := postReload(t, base); code != http.StatusOK {
+		t.Fatalf("POST /reload answered %d", code)
 	}
 	appendLines(t, logFile, "line", 10, 20)
 	if !loki.WaitFor(20*time.Second, countEnv("after", 10)) {
@@ -124,13 +130,8 @@ scrape_configs:
 	if err := os.WriteFile(cfg, []byte("clients: [{url: \"http://[::1\"}]\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	resp, err = http.Post(base+"/reload", "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusInternalServerError {
-		t.Errorf("reload of a broken config answered %d, want 500", resp.StatusCode)
+	if code := postReload(t, base); code != http.StatusInternalServerError {
+		t.Errorf("reload of a broken config answered %d, want 500", code)
 	}
 	appendLines(t, logFile, "line", 30, 40)
 	if !loki.WaitFor(20*time.Second, countEnv("hup", 20)) {
@@ -140,13 +141,8 @@ scrape_configs:
 	// A config that parses but cannot start (an unknown stage): the previous
 	// one is started again from the positions in memory.
 	writeConfig(t, dir, config("bad")+"  pipeline_stages: [{jsonn: {}}]\n")
-	resp, err = http.Post(base+"/reload", "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusInternalServerError {
-		t.Errorf("reload of a config that cannot start answered %d, want 500", resp.StatusCode)
+	if code := postReload(t, base); code != http.StatusInternalServerError {
+		t.Errorf("reload of a config that cannot start answered %d, want 500", code)
 	}
 	appendLines(t, logFile, "line", 40, 50)
 	if !loki.WaitFor(20*time.Second, countEnv("hup", 30)) {
