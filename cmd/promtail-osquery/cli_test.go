@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"strings"
 	"testing"
@@ -22,6 +23,19 @@ server: {disable: true}
 positions: {filename: %s/positions.yaml}
 clients: [{url: "http://127.0.0.1:1/loki/api/v1/push", basic_auth: {username: u, password: hunter2}}]
 `, dir))
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	busyCfg := writeConfigAs(t, dir, "busy.yaml", fmt.Sprintf(`
+server: {http_listen_address: 127.0.0.1, http_listen_port: %d}
+positions: {filename: %s/positions.yaml}
+clients: [{url: "http://127.0.0.1:1/loki/api/v1/push"}]
+scrape_configs:
+- job_name: app
+  static_configs: [{labels: {__path__: %s/*.log}}]
+`, busy.Addr().(*net.TCPAddr).Port, dir, dir))
 	tests := []struct {
 		name     string
 		args     []string
@@ -37,6 +51,7 @@ clients: [{url: "http://127.0.0.1:1/loki/api/v1/push", basic_auth: {username: u,
 		{"missing config file", []string{"-config.file=nope.yaml,also-nope.yaml"}, "", 1, []string{"nope.yaml,also-nope.yaml does not exist"}, nil},
 		{"print-config-stderr masks secrets", []string{"-config.file=" + cfg, "-stdin", "-dry-run", "-print-config-stderr"}, "", 0, []string{"clients:", "password: <secret>"}, []string{"hunter2"}},
 		{"log-config-reverse-order", []string{"-config.file=" + cfg, "-stdin", "-dry-run", "-log-config-reverse-order"}, "", 0, []string{"msg=clients:"}, []string{"hunter2"}},
+		{"HTTP port in use", []string{"-config.file=" + busyCfg}, "", 1, []string{"error creating promtail", busy.Addr().String(), "address already in use"}, nil},
 		{"stdin without a scrape config uses the stdin job", []string{"-config.file=" + cfg, "-stdin", "-dry-run"}, "hello\n", 0, []string{fmt.Sprintf("\t{hostname=%q, job=\"stdin\"}\thello", host)}, nil},
 	}
 	for _, tt := range tests {

@@ -109,7 +109,12 @@ func appendLines(t *testing.T, path string, prefix string, from, to int) {
 
 func writeConfig(t *testing.T, dir, body string) string {
 	t.Helper()
-	path := filepath.Join(dir, "promtail.yaml")
+	return writeConfigAs(t, dir, "promtail.yaml", body)
+}
+
+func writeConfigAs(t *testing.T, dir, name, body string) string {
+	t.Helper()
+	path := filepath.Join(dir, name)
 	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
