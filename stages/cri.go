@@ -83,14 +83,19 @@ func (s *criStage) Process(e *Entry, next func(*Entry)) {
 	if flags, _ := extracted["flags"].(string); flags == "P" {
 		if len(s.partials) >= s.maxPartial {
 			held := s.takeAll()
+			e.Ack.Hold(1)
 			s.hold(key, e)
 			for _, h := range held {
 				next(h)
+				h.Ack.Release(1)
 			}
 			return
 		}
 		if prev, ok := s.partials[key]; ok {
 			e.Line = prev.Line + e.Line
+			e.Ack = prev.Ack
+		} else {
+			e.Ack.Hold(1)
 		}
 		s.hold(key, e)
 		return
@@ -100,6 +105,11 @@ func (s *criStage) Process(e *Entry, next func(*Entry)) {
 		s.truncate(e)
 		delete(s.partials, key)
 		s.order = slices.DeleteFunc(s.order, func(k model.Fingerprint) bool { return k == key })
+		// The joined line is safe only when its first part is.
+		e.Ack = prev.Ack
+		next(e)
+		prev.Ack.Release(1)
+		return
 	}
 	next(e)
 }

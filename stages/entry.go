@@ -18,13 +18,16 @@ import (
 //
 // Labels becomes the Loki stream. Extracted holds values parsed from the line for
 // later stages; it never leaves the pipeline. StructuredMetadata travels to Loki
-// with the line without creating a stream.
+// with the line without creating a stream. Ack, when set, is how the source
+// learns that the entry is safe; a stage that keeps an entry past Process holds
+// a reference to it (see Ack).
 type Entry struct {
 	Labels             model.LabelSet
 	Extracted          map[string]any
 	Timestamp          time.Time
 	Line               string
 	StructuredMetadata push.LabelsAdapter
+	Ack                *Ack
 }
 
 // Clone returns a deep copy of e. A stage that keeps an entry after Process

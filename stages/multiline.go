@@ -78,6 +78,9 @@ type multilineStage struct {
 type multilineBlock struct {
 	start    Entry // the start line's entry; its line is not used
 	buf      []byte
+	// ack is the Ack of the block's first line, held until the block is
+	// emitted: the source must not count that line as safe before then.
+	ack      *Ack
 	lines    uint64
 	lastSeen time.Time
 }
@@ -102,6 +105,9 @@ func (s *multilineStage) Process(e *Entry, next func(*Entry)) {
 	}
 	if len(b.buf) > 0 {
 		b.buf = append(b.buf, '\n')
+	} else {
+		b.ack = e.Ack
+		b.ack.Hold(1)
 	}
 	b.buf = append(b.buf, e.Line...)
 	b.lines++
@@ -122,13 +128,16 @@ func (s *multilineStage) flush(b *multilineBlock, next func(*Entry)) {
 		Extracted: maps.Clone(b.start.Extracted),
 		Timestamp: b.start.Timestamp,
 		Line:      string(b.buf),
+		Ack:       b.ack,
 	}
 	if b.start.StructuredMetadata != nil {
 		out.StructuredMetadata = append(push.LabelsAdapter(nil), b.start.StructuredMetadata...)
 	}
 	b.buf = b.buf[:0]
 	b.lines = 0
+	b.ack = nil
 	next(&out)
+	out.Ack.Release(1)
 }
 
 // Flush emits the blocks whose stream has been quiet for max_wait_time, or all

@@ -118,6 +118,9 @@ func (d *decompressor) run() {
 	lb := lineBuffer{sep: d.t.job.format.sep}
 	var seen int64
 	var lastTS time.Time
+	// Positions are saved as lines are acknowledged, not as they are read.
+	seq := api.NewSequence(func(pos int64) { d.t.m.pos.Put(d.path, pos) })
+	var ack *stages.Ack
 	emit := func(line []byte) bool {
 		seen++
 		if seen <= skip {
@@ -139,7 +142,7 @@ func (d *decompressor) run() {
 			ts = lastTS.Add(time.Nanosecond)
 		}
 		lastTS = ts
-		d.handler.Handle(stages.Entry{Labels: d.labels, Timestamp: ts, Line: text})
+		d.handler.Handle(stages.Entry{Labels: d.labels, Timestamp: ts, Line: text, Ack: ack})
 		return true
 	}
 	commit := func(emitted int) {
@@ -148,7 +151,6 @@ func (d *decompressor) run() {
 		}
 		pos := max(seen, skip)
 		d.lines.Store(pos)
-		d.t.m.pos.Put(d.path, pos)
 		d.pm.readBytes.Set(float64(pos))
 		d.pm.readLines.Add(float64(emitted))
 	}
@@ -160,6 +162,8 @@ func (d *decompressor) run() {
 		default:
 		}
 		n, rerr := lb.fill(zr)
+		batch := seq.Begin()
+		ack = batch.Ack
 		if n > 0 {
 			emitted := 0
 			for {
@@ -174,11 +178,13 @@ func (d *decompressor) run() {
 			commit(emitted)
 		}
 		if rerr == nil {
+			batch.End(max(seen, skip))
 			continue
 		}
 		if rest := lb.takeRest(); len(rest) > 0 && emit(rest) {
 			commit(1)
 		}
+		batch.End(max(seen, skip))
 		if !errors.Is(rerr, io.EOF) {
 			log.Error("decompressing file failed, the lines read so far were kept", "lines", seen, "err", rerr)
 			return

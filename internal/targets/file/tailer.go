@@ -55,6 +55,11 @@ type tailer struct {
 
 	offset atomic.Int64 // end of the last complete line handed on
 	size   atomic.Int64 // size at the last check
+	// acked is the end of the last line whose entries are all safe (spooled
+	// or acknowledged); only it is saved as the file's position, so a crash
+	// re-reads what was in flight instead of losing it.
+	acked atomic.Int64
+	seq   *api.Sequence
 
 	// Used by the reader goroutine only.
 	readPos   int64
@@ -100,6 +105,8 @@ func newTailer(t *target, f *os.File, id fileID, path string, start int64, pm *p
 		done:     make(chan struct{}),
 	}
 	r.offset.Store(start)
+	r.acked.Store(start)
+	r.seq = api.NewSequence(r.saveAcked)
 	return r
 }
 
@@ -130,9 +137,8 @@ func (r *tailer) rehome(path string, pm *pathMetrics) *pathMetrics {
 	r.mu.Lock()
 	old := r.pm
 	r.key, r.pm, r.attached, r.lostPath = path, pm, true, true
-	off := r.offset.Load()
-	r.t.m.pos.Put(path, off)
-	pm.readBytes.Set(float64(off))
+	r.t.m.pos.Put(path, r.acked.Load())
+	pm.readBytes.Set(float64(r.offset.Load()))
 	pm.fileBytes.Set(float64(r.size.Load()))
 	r.mu.Unlock()
 	r.wake()
@@ -279,29 +285,35 @@ func (r *tailer) nextTimestamp() time.Time {
 func (r *tailer) emitLines() {
 	ts := r.nextTimestamp()
 	count := 0
+	var batch *api.Batch
 	for {
 		line, ok := r.lines.next()
 		if !ok {
 			break
 		}
-		r.handle(line, ts)
+		if batch == nil {
+			batch = r.seq.Begin()
+		}
+		r.handle(line, ts, batch.Ack)
 		r.lastTS = ts
 		ts = ts.Add(time.Nanosecond)
 		count++
 	}
 	if count > 0 {
-		r.commit(r.readPos-int64(r.lines.pending()), count)
+		offset := r.readPos - int64(r.lines.pending())
+		r.commit(offset, count)
+		batch.End(offset)
 	}
 }
 
-func (r *tailer) handle(line []byte, ts time.Time) {
+func (r *tailer) handle(line []byte, ts time.Time, ack *stages.Ack) {
 	var text string
 	if r.dec != nil {
 		text = r.dec.decode(line)
 	} else {
 		text = string(line)
 	}
-	r.handler.Handle(stages.Entry{Labels: r.labels, Timestamp: ts, Line: text})
+	r.handler.Handle(stages.Entry{Labels: r.labels, Timestamp: ts, Line: text, Ack: ack})
 }
 
 // commit records, once per batch, how far the file has been handed on.
@@ -309,10 +321,20 @@ func (r *tailer) commit(offset int64, lines int) {
 	r.offset.Store(offset)
 	r.mu.Lock()
 	if r.attached {
-		r.t.m.pos.Put(r.key, offset)
 		r.pm.readBytes.Set(float64(offset))
 	}
 	r.pm.readLines.Add(float64(lines))
+	r.mu.Unlock()
+}
+
+// saveAcked makes offset the file's saved position: every line before it is
+// safe. A reader that no longer owns its path saves nothing.
+func (r *tailer) saveAcked(offset int64) {
+	r.acked.Store(offset)
+	r.mu.Lock()
+	if r.attached {
+		r.t.m.pos.Put(r.key, offset)
+	}
 	r.mu.Unlock()
 }
 
@@ -334,9 +356,11 @@ func (r *tailer) flushPartial() {
 		return
 	}
 	ts := r.nextTimestamp()
-	r.handle(rest, ts)
+	batch := r.seq.Begin()
+	r.handle(rest, ts, batch.Ack)
 	r.lastTS = ts
 	r.commit(r.readPos, 1)
+	batch.End(r.readPos)
 }
 
 // truncated handles a file that became shorter than what was read
@@ -359,6 +383,7 @@ func (r *tailer) truncated(size int64) error {
 	r.readPos = 0
 	r.lines.reset()
 	r.commit(0, 0)
+	r.seq.Mark(0)
 	r.observeSize(size)
 	return nil
 }

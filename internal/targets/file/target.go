@@ -593,6 +593,9 @@ func (t *target) reap(r *tailer) {
 		return
 	}
 	if owned {
+		// Entries still in flight must not bring back the position of a
+		// path that is being forgotten.
+		r.detach()
 		t.pathLost(key)
 	}
 }

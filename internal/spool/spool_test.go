@@ -1,0 +1,328 @@
+package spool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/common/promslog"
+
+	"github.com/grafana/loki/pkg/push"
+
+	"github.com/promtail-osquery/promtail-osquery/stages"
+)
+
+func testOptions(dir string) Options {
+	return Options{Dir: dir, SegmentSize: 4 << 10, MaxSize: 1 << 20, SyncEachBatch: true}
+}
+
+func open(t *testing.T, opts Options, m *Metrics) *Spool {
+	t.Helper()
+	s, err := Open(opts, m, "test", promslog.NewNopLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func entry(i int) stages.Entry {
+	return stages.Entry{
+		Labels:             model.LabelSet{"job": "osquery", "host": model.LabelValue(fmt.Sprintf("h%d", i%3))},
+		Timestamp:          time.Unix(1_800_000_000, int64(i)),
+		Line:               fmt.Sprintf(`{"n":%d,"pad":"%0100d"}`, i, i),
+		StructuredMetadata: push.LabelsAdapter{{Name: "trace", Value: fmt.Sprint(i)}},
+	}
+}
+
+func write(t *testing.T, s *Spool, from, to int) {
+	t.Helper()
+	for i := from; i < to; i++ {
+		e := entry(i)
+		if err := s.Append(&e); err != nil {
+			t.Fatal(err)
+		}
+		if i%7 == 0 {
+			if err := s.Sync(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := s.Sync(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// readAll reads what is readable now, checks it is entries from..., and
+// returns the position after the last.
+func readAll(t *testing.T, s *Spool, from int) (next int, end int64) {
+	t.Helper()
+	next = from
+	for {
+		e, p, ok, err := s.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			return next, end
+		}
+		want := entry(next)
+		if e.Line != want.Line || !e.Timestamp.Equal(want.Timestamp) || !e.Labels.Equal(want.Labels) ||
+			len(e.StructuredMetadata) != 1 || e.StructuredMetadata[0] != want.StructuredMetadata[0] {
+			t.Fatalf("record %d = %+v, want %+v", next, e, want)
+		}
+		next++
+		end = p
+	}
+}
+
+func TestAppendReadAckReplay(t *testing.T) {
+	dir := t.TempDir()
+	m := NewMetrics(prometheus.NewRegistry())
+	s := open(t, testOptions(dir), m)
+	write(t, s, 0, 100)
+	n, end := readAll(t, s, 0)
+	if n != 100 {
+		t.Fatalf("read %d records, want 100", n)
+	}
+	segs, _ := segmentIDs(dir)
+	if len(segs) < 3 {
+		t.Fatalf("only %d segments for 100 records of ~150 bytes at 4 KiB a segment", len(segs))
+	}
+	s.EndBatch(end)
+	// Loki acknowledged the first 40 only: find the position after record 39.
+	s.Ack(posAfter(t, dir, 40))
+	// The records were handed out as one batch: they count as
+	// acknowledged only once the whole batch is.
+	if got := testutil.ToFloat64(m.records.WithLabelValues("test")); got != 100 {
+		t.Fatalf("records gauge = %v, want 100", got)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s = open(t, testOptions(dir), m)
+	defer s.Close()
+	n, end = readAll(t, s, 40)
+	if n != 100 {
+		t.Fatalf("replay ended at %d, want 100", n)
+	}
+	if got := testutil.ToFloat64(m.replayed.WithLabelValues("test")); got != 60 {
+		t.Fatalf("replayed = %v, want 60", got)
+	}
+	s.EndBatch(end)
+	s.Ack(end)
+	if got := testutil.ToFloat64(m.records.WithLabelValues("test")); got != 0 {
+		t.Fatalf("records gauge = %v after everything was acknowledged", got)
+	}
+	segs, _ = segmentIDs(dir)
+	if len(segs) != 1 {
+		t.Fatalf("%d segments left after everything was acknowledged, want only the one being written", len(segs))
+	}
+}
+
+// posAfter finds the position after the first n records by reading a fresh
+// spool over dir.
+func posAfter(t *testing.T, dir string, n int) int64 {
+	t.Helper()
+	ids, _ := segmentIDs(dir)
+	count := 0
+	for _, id := range ids {
+		f, err := os.Open(filepath.Join(dir, fmt.Sprintf("%016x.seg", id)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, _ := f.Stat()
+		sc := scanner{f: f, limit: info.Size()}
+		for {
+			if _, err := sc.next(); err != nil {
+				break
+			}
+			count++
+			if count == n {
+				f.Close()
+				return pos(id, sc.off)
+			}
+		}
+		f.Close()
+	}
+	t.Fatalf("fewer than %d records", n)
+	return 0
+}
+
+// A crash can leave the last segment cut anywhere. Whatever the cut, the
+// spool opens, keeps every complete record and replays it.
+func TestTornSegmentAtEveryOffset(t *testing.T) {
+	src := t.TempDir()
+	s := open(t, Options{Dir: src, SegmentSize: 1 << 20, MaxSize: 4 << 20, SyncEachBatch: true}, NewMetrics(nil))
+	write(t, s, 0, 5)
+	s.Close()
+	ids, _ := segmentIDs(src)
+	data, err := os.ReadFile(filepath.Join(src, fmt.Sprintf("%016x.seg", ids[0])))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Record boundaries, to know how many records each cut keeps.
+	var ends []int
+	for off := 0; off < len(data); {
+		n, _ := checkHeader(data[off:])
+		off += headerSize + n
+		ends = append(ends, off)
+	}
+	for cut := 0; cut <= len(data); cut++ {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("%016x.seg", ids[0])), data[:cut], 0o640); err != nil {
+			t.Fatal(err)
+		}
+		s, err := Open(Options{Dir: dir, SegmentSize: 1 << 20, MaxSize: 4 << 20}, NewMetrics(nil), "test", promslog.NewNopLogger())
+		if err != nil {
+			t.Fatalf("cut at %d: %v", cut, err)
+		}
+		complete := 0
+		for _, e := range ends {
+			if e <= cut {
+				complete++
+			}
+		}
+		if n, _ := readAll(t, s, 0); n != complete {
+			t.Fatalf("cut at %d: replayed %d records, want %d", cut, n, complete)
+		}
+		s.Close()
+	}
+}
+
+func TestDamagedRecordSkipsRestOfSegment(t *testing.T) {
+	dir := t.TempDir()
+	m := NewMetrics(prometheus.NewRegistry())
+	s := open(t, testOptions(dir), m)
+	write(t, s, 0, 100)
+	s.Close()
+	ids, _ := segmentIDs(dir)
+	first := filepath.Join(dir, fmt.Sprintf("%016x.seg", ids[0]))
+	data, _ := os.ReadFile(first)
+	data[headerSize+3] ^= 0xff // inside the first record's payload
+	os.WriteFile(first, data, 0o640)
+
+	s = open(t, testOptions(dir), m)
+	defer s.Close()
+	var lines int
+	for {
+		_, _, ok, err := s.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			break
+		}
+		lines++
+	}
+	if lines == 0 || lines >= 100 {
+		t.Fatalf("read %d records after damaging the first segment's first record", lines)
+	}
+	if got := testutil.ToFloat64(m.dropped.WithLabelValues("test", "corrupt")); got == 0 {
+		t.Fatal("damage not counted")
+	}
+}
+
+func TestFullBlocksThenDropsOldest(t *testing.T) {
+	dir := t.TempDir()
+	opts := Options{Dir: dir, SegmentSize: 2 << 10, MaxSize: 4 << 10, SyncEachBatch: true}
+	s := open(t, opts, NewMetrics(nil))
+	var err error
+	i := 0
+	for ; i < 1000 && err == nil; i++ {
+		e := entry(i)
+		if err = s.Append(&e); err == nil {
+			err = s.Sync()
+		}
+	}
+	if !errors.Is(err, ErrFull) {
+		t.Fatalf("Append never reported a full spool: %v", err)
+	}
+	// Acknowledging everything read makes room.
+	_, end := readAll(t, s, 0)
+	s.EndBatch(end)
+	done := make(chan struct{})
+	go func() { s.WaitRoom(nil); close(done) }()
+	s.Ack(end)
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("WaitRoom not woken by an acknowledgement that deleted segments")
+	}
+	s.Close()
+
+	m := NewMetrics(prometheus.NewRegistry())
+	opts.WhenFull = DropOldest
+	opts.Dir = t.TempDir()
+	s = open(t, opts, m)
+	defer s.Close()
+	write(t, s, 0, 200)
+	if got := testutil.ToFloat64(m.dropped.WithLabelValues("test", "full")); got == 0 {
+		t.Fatal("nothing counted as dropped")
+	}
+	if got := testutil.ToFloat64(m.bytes.WithLabelValues("test")); got > float64(opts.MaxSize+opts.SegmentSize) {
+		t.Fatalf("spool holds %v bytes, cap %d", got, opts.MaxSize)
+	}
+	// The reader starts at the oldest kept record and reads to the end.
+	e, _, ok, err := s.Next()
+	if err != nil || !ok || e.Line == entry(0).Line {
+		t.Fatalf("first record after drops: %v %v %q", ok, err, e.Line)
+	}
+}
+
+// A failing disk (here /dev/full: every write is ENOSPC) is an error from
+// Sync, counted, with the records kept; once the disk has room again they are
+// written.
+func TestDiskFullKeepsRecordsAndRecovers(t *testing.T) {
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skip("no /dev/full on this system")
+	}
+	dir := t.TempDir()
+	m := NewMetrics(prometheus.NewRegistry())
+	s := open(t, testOptions(dir), m)
+	defer s.Close()
+	write(t, s, 0, 3)
+	// The next segment the spool starts is /dev/full.
+	s.needNewSeg = true
+	next := filepath.Join(dir, fmt.Sprintf("%016x.seg", s.activeSeg.id+1))
+	if err := os.Symlink("/dev/full", next); err != nil {
+		t.Fatal(err)
+	}
+	e := entry(3)
+	if err := s.Append(&e); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Sync(); err == nil {
+		t.Fatal("Sync on a full disk succeeded")
+	}
+	if got := testutil.ToFloat64(m.writeErrors.WithLabelValues("test")); got == 0 {
+		t.Fatal("write error not counted")
+	}
+	// Room again: the symlink goes, the segment is created anew.
+	os.Remove(next)
+	if err := s.Sync(); err != nil {
+		t.Fatalf("Sync after the disk has room: %v", err)
+	}
+	if n, _ := readAll(t, s, 0); n != 4 {
+		t.Fatalf("read %d records, want 4", n)
+	}
+}
+
+func TestWaitWakesOnSync(t *testing.T) {
+	s := open(t, testOptions(t.TempDir()), NewMetrics(nil))
+	defer s.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	go write(t, s, 0, 1)
+	s.Wait(ctx)
+	if ctx.Err() != nil {
+		t.Fatal("Wait not woken by Sync")
+	}
+}
