@@ -190,6 +190,7 @@ func (a *Agent) start(cfg *config.Config, kept *positions.Positions) (gen *gener
 			MaxStreams:          cfg.LimitsConfig.MaxStreams,
 			MaxLineSize:         int(cfg.LimitsConfig.MaxLineSize),
 			MaxLineSizeTruncate: cfg.LimitsConfig.MaxLineSizeTruncate,
+			Spool:               spoolOptions(cfg.WAL),
 		})
 		if err != nil {
 			return gen, err

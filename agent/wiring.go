@@ -7,8 +7,10 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/discovery"
 
+	"github.com/promtail-osquery/promtail-osquery/internal/client"
 	"github.com/promtail-osquery/promtail-osquery/internal/config"
 	"github.com/promtail-osquery/promtail-osquery/internal/server"
+	"github.com/promtail-osquery/promtail-osquery/internal/spool"
 	"github.com/promtail-osquery/promtail-osquery/internal/targets/file"
 )
 
@@ -99,4 +101,23 @@ func (t targetSource) DroppedTargets() map[string][]server.DroppedTarget {
 		out[d.Job] = append(out[d.Job], server.DroppedTarget{DiscoveredLabels: d.DiscoveredLabels, Reason: d.Reason})
 	}
 	return out
+}
+
+// spoolOptions turns the wal: block into the clients' spool settings; nil
+// when the spool is off.
+func spoolOptions(w config.WALConfig) *client.SpoolOptions {
+	if !w.Enabled {
+		return nil
+	}
+	whenFull := spool.Block
+	if w.WhenFull == config.WALWhenFullDropOldest {
+		whenFull = spool.DropOldest
+	}
+	return &client.SpoolOptions{
+		Dir:           w.Dir,
+		SegmentSize:   int64(w.SegmentSize),
+		MaxSize:       int64(w.MaxSize),
+		WhenFull:      whenFull,
+		SyncEachBatch: w.Sync == config.WALSyncBatch,
+	}
 }

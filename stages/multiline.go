@@ -76,8 +76,8 @@ type multilineStage struct {
 }
 
 type multilineBlock struct {
-	start    Entry // the start line's entry; its line is not used
-	buf      []byte
+	start Entry // the start line's entry; its line is not used
+	buf   []byte
 	// ack is the Ack of the block's first line, held until the block is
 	// emitted: the source must not count that line as safe before then.
 	ack      *Ack

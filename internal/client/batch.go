@@ -5,6 +5,8 @@ import (
 
 	"github.com/grafana/loki/pkg/push"
 	"github.com/prometheus/common/model"
+
+	"github.com/promtail-osquery/promtail-osquery/stages"
 )
 
 // chunkSize is the unit in which encoded entries are stored. Fixed-size
@@ -110,6 +112,38 @@ type batch struct {
 	bytes     int
 	entries   int
 	createdAt time.Time
+	// acks are the batch's entries' Acks, released once the batch is settled.
+	acks acks
+}
+
+// ackRun is n consecutive entries sharing one Ack.
+type ackRun struct {
+	ack *stages.Ack
+	n   int
+}
+
+// acks collects Acks in runs: entries read together share one, so a batch
+// keeps a few runs, not one pointer per entry.
+type acks []ackRun
+
+func (a *acks) add(ack *stages.Ack) {
+	if ack == nil {
+		return
+	}
+	if n := len(*a); n > 0 && (*a)[n-1].ack == ack {
+		(*a)[n-1].n++
+		return
+	}
+	*a = append(*a, ackRun{ack: ack, n: 1})
+}
+
+// release settles every entry and empties a, keeping its memory.
+func (a *acks) release() {
+	for i, r := range *a {
+		r.ack.Release(r.n)
+		(*a)[i] = ackRun{}
+	}
+	*a = (*a)[:0]
 }
 
 func (b *batch) find(fp uint64, pairs []labelPair) *stream {

@@ -11,8 +11,11 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -22,6 +25,7 @@ import (
 	"gopkg.in/yaml.v2"
 
 	"github.com/promtail-osquery/promtail-osquery/internal/config"
+	"github.com/promtail-osquery/promtail-osquery/internal/spool"
 	"github.com/promtail-osquery/promtail-osquery/stages"
 )
 
@@ -62,8 +66,15 @@ type client struct {
 	logger  *slog.Logger
 	metrics *Metrics
 
-	queue  chan stages.Entry
-	exited chan struct{}
+	// queue receives entries from the Manager. Without a spool, run batches
+	// straight from it (input is queue); with one, ingest writes it to the
+	// spool and readSpool feeds input from the spool.
+	queue, input chan stages.Entry
+	exited       chan struct{}
+	spool        *spool.Spool
+	// readerCtx ends the spool reader once ingest has spooled the last entry.
+	readerCtx  context.Context
+	stopReader context.CancelFunc
 	// requestCtx ends at the flush deadline and aborts the request in flight;
 	// retryCtx, derived from it, also ends on StopNow and stops retrying.
 	requestCtx, retryCtx          context.Context
@@ -90,7 +101,9 @@ type client struct {
 	spareBody *spareBuffer
 
 	// queueFullLog is used by Handle's goroutines; the others by run.
-	queueFullLog, streamLimitLog, timestampLog logLimiter
+	queueFullLog, streamLimitLog, timestampLog, spoolLog logLimiter
+	// spareAcks is the acks slice of the last batch sent, for the next.
+	spareAcks acks
 }
 
 func newClient(m *Metrics, logger *slog.Logger, cfg config.ClientConfig, opts Options, userAgent string) (*client, error) {
@@ -143,7 +156,37 @@ func newClient(m *Metrics, logger *slog.Logger, cfg config.ClientConfig, opts Op
 	c.requestCtx, c.cancelRequests = context.WithCancel(context.Background())
 	c.retryCtx, c.cancelRetries = context.WithCancel(c.requestCtx)
 	c.headers = c.configuredHeaders(cfg.Headers)
+	c.input = c.queue
+	if so := opts.Spool; so != nil {
+		sp, err := spool.Open(spool.Options{
+			Dir:           filepath.Join(so.Dir, dirName(name)),
+			SegmentSize:   so.SegmentSize,
+			MaxSize:       so.MaxSize,
+			WhenFull:      so.WhenFull,
+			SyncEachBatch: so.SyncEachBatch,
+		}, m.spool, name, logger)
+		if err != nil {
+			return nil, fmt.Errorf("client %s: %w", name, err)
+		}
+		c.spool = sp
+		c.input = make(chan stages.Entry, spoolReadAhead)
+		c.readerCtx, c.stopReader = context.WithCancel(context.Background())
+		// The spool holds what Loki has not taken: retrying never gives
+		// up, and waits stay short so a backlog drains soon after Loki is
+		// back.
+		c.cfg.Backoff.MaxRetries = 0
+		c.cfg.Backoff.MaxPeriod = min(c.cfg.Backoff.MaxPeriod, spoolMaxRetryWait)
+		c.cfg.Backoff.MinPeriod = min(c.cfg.Backoff.MinPeriod, c.cfg.Backoff.MaxPeriod)
+	}
 	return c, nil
+}
+
+// dirName makes a client name safe as a directory name.
+func dirName(name string) string {
+	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, `/\`) {
+		return url.PathEscape(strings.ReplaceAll(name, ".", "%2E"))
+	}
+	return name
 }
 
 // defaultName is Promtail's rule for an unnamed client: the first six hex
@@ -191,7 +234,7 @@ func (c *client) run() {
 	defer ticker.Stop()
 	for {
 		select {
-		case e, ok := <-c.queue:
+		case e, ok := <-c.input:
 			if !ok {
 				c.flush()
 				return
@@ -231,6 +274,7 @@ func (c *client) add(e *stages.Entry) {
 	if limit := c.opts.MaxLineSize; limit > 0 && len(e.Line) > limit {
 		if !c.opts.MaxLineSizeTruncate {
 			t.metrics.drop(reasonLineTooLong, 1, len(e.Line))
+			e.Ack.Release(1)
 			return
 		}
 		t.metrics.mutatedEntries.Inc()
@@ -242,6 +286,7 @@ func (c *client) add(e *stages.Entry) {
 		if n, ok := c.timestampLog.allow(); ok {
 			c.logger.Warn("dropping entry: Loki cannot store its timestamp", "timestamp", e.Timestamp, "tenant", t.id, "suppressed", n)
 		}
+		e.Ack.Release(1)
 		return
 	}
 
@@ -261,6 +306,7 @@ func (c *client) add(e *stages.Entry) {
 				c.logger.Warn("dropping entry: batch holds max_streams streams already",
 					"max_streams", c.opts.MaxStreams, "tenant", t.id, "suppressed", n)
 			}
+			e.Ack.Release(1)
 			return
 		}
 		if s == nil {
@@ -275,6 +321,7 @@ func (c *client) add(e *stages.Entry) {
 	s.appendEntry(&c.chunks, e.Timestamp, e.Line, e.StructuredMetadata)
 	b.bytes += size
 	b.entries++
+	b.acks.add(e.Ack)
 }
 
 func (c *client) newStream(pairs []labelPair) *stream {
@@ -309,13 +356,23 @@ func (c *client) flush() {
 	}
 }
 
-// send encodes a tenant's batch, empties it and pushes it.
+// send encodes a tenant's batch, empties it and pushes it. Its entries are
+// settled when Loki took them or they were given up on by rule; entries cut
+// short by a stop stay unsettled, so their source reads them again.
 func (c *client) send(t *tenant) {
 	entries := t.batch.entries
+	settle := t.batch.acks
+	t.batch.acks = c.spareAcks
 	body := c.encode(&t.batch)
 	defer body.release()
 	c.encodedBytes.Add(float64(len(body.data)))
-	c.push(t, body, entries)
+	if c.push(t, body, entries) {
+		settle.release()
+	} else {
+		clear(settle)
+		settle = settle[:0]
+	}
+	c.spareAcks = settle
 }
 
 // encode returns the compressed push request of b and empties b. The
@@ -340,8 +397,9 @@ func (c *client) encode(b *batch) *payload {
 }
 
 // push sends one request body until it is accepted, refused, or out of
-// attempts. Dropped bytes are counted compressed, as in Promtail.
-func (c *client) push(t *tenant, body *payload, entries int) {
+// attempts. Dropped bytes are counted compressed, as in Promtail. It reports
+// false when a stop cut it short: the batch was neither taken nor refused.
+func (c *client) push(t *tenant, body *payload, entries int) bool {
 	bo := newBackoff(c.cfg.Backoff)
 	for {
 		start := time.Now()
@@ -350,18 +408,18 @@ func (c *client) push(t *tenant, body *payload, entries int) {
 		if err == nil {
 			c.sentBytes.Add(float64(len(body.data)))
 			c.sentEntries.Add(float64(entries))
-			return
+			return true
 		}
 		if status == http.StatusTooManyRequests && c.cfg.DropRateLimitedBatches {
 			c.logger.Warn("push rate limited, dropping batch (drop_rate_limited_batches)",
 				"tenant", t.id, "entries", entries, "err", err)
 			t.metrics.drop(reasonRateLimited, entries, len(body.data))
-			return
+			return true
 		}
 		if !retryable(status) {
 			c.logger.Error("push refused, dropping batch", "status", status, "tenant", t.id, "entries", entries, "err", err)
 			t.metrics.drop(reasonIngesterError, entries, len(body.data))
-			return
+			return true
 		}
 		t.metrics.retries.Inc()
 		delay, again := bo.next()
@@ -369,6 +427,11 @@ func (c *client) push(t *tenant, body *payload, entries int) {
 			c.logger.Warn("push failed, will retry", "status", status, "tenant", t.id,
 				"attempt", bo.attempts, "retry_in", delay, "err", err)
 			again = wait(c.retryCtx, delay)
+		}
+		if !again && c.spool != nil && c.retryCtx.Err() != nil {
+			c.logger.Info("stopping with a batch not sent; the spool keeps it for the next start",
+				"tenant", t.id, "entries", entries)
+			return false
 		}
 		if !again {
 			reason := reasonIngesterError
@@ -378,7 +441,7 @@ func (c *client) push(t *tenant, body *payload, entries int) {
 			c.logger.Error("push failed, dropping batch", "status", status, "tenant", t.id,
 				"attempts", bo.attempts, "entries", entries, "err", err)
 			t.metrics.drop(reason, entries, len(body.data))
-			return
+			return c.retryCtx.Err() == nil
 		}
 	}
 }

@@ -45,6 +45,8 @@ type Options struct {
 	QueueCapacity int
 	// FlushTimeout bounds Stop and StopNow. 0: DefaultFlushTimeout.
 	FlushTimeout time.Duration
+	// Spool, when set, gives every client a disk spool (see SpoolOptions).
+	Spool *SpoolOptions
 }
 
 // Manager runs one client per clients: entry and fans entries out to them.
@@ -62,6 +64,7 @@ type Manager struct {
 	stopOnce     sync.Once
 	stopped      chan struct{}
 	lateEntryLog logLimiter
+	spooled      bool
 }
 
 // NewManager validates the client configs and starts one client for each.
@@ -82,14 +85,26 @@ func NewManager(m *Metrics, logger *slog.Logger, cfgs []config.ClientConfig, opt
 
 	clients := make([]*client, 0, len(cfgs))
 	names := make(map[string]bool, len(cfgs))
+	closeSpools := func() {
+		for _, c := range clients {
+			if c.spool != nil {
+				_ = c.spool.Close()
+			}
+		}
+	}
 	for _, cfg := range cfgs {
 		c, err := newClient(m, logger, cfg, opts, userAgent)
 		if err != nil {
+			closeSpools()
 			return nil, err
+		}
+		if names[c.name] && c.spool != nil {
+			_ = c.spool.Close()
 		}
 		// Names tell clients apart in logs; two identical configs would also
 		// push everything twice.
 		if names[c.name] {
+			closeSpools()
 			return nil, fmt.Errorf("duplicate client configs are not allowed, found duplicate for name %q", c.name)
 		}
 		names[c.name] = true
@@ -102,9 +117,14 @@ func NewManager(m *Metrics, logger *slog.Logger, cfgs []config.ClientConfig, opt
 		flushTimeout: opts.FlushTimeout,
 		done:         make(chan struct{}),
 		stopped:      make(chan struct{}),
+		spooled:      opts.Spool != nil,
 	}
 	for _, c := range clients {
 		go c.run()
+		if c.spool != nil {
+			go c.ingest()
+			go c.readSpool()
+		}
 	}
 	return mgr, nil
 }
@@ -125,8 +145,14 @@ func NewManager(m *Metrics, logger *slog.Logger, cfgs []config.ClientConfig, opt
 //     one client has taken it, the others get one more try and drop it if
 //     they are still full.
 //
+// With a spool, clients write entries to disk as fast as the disk goes and
+// Handle simply waits for each of them: a client whose Loki is down fills its
+// own spool, not its queue, and only a full spool (under the block policy)
+// holds the readers back.
+//
+// Every client that takes the entry holds its Ack until the entry is settled.
 // Handle does not keep the entry's Extracted map. After Stop has begun,
-// entries are dropped.
+// entries are dropped, unsettled: their source reads them again next time.
 func (m *Manager) Handle(e stages.Entry) {
 	e.Extracted = nil
 
@@ -135,6 +161,17 @@ func (m *Manager) Handle(e stages.Entry) {
 	if m.closed {
 		if n, ok := m.lateEntryLog.allow(); ok {
 			m.logger.Warn("entry handed to the clients after they stopped; dropped", "suppressed", n)
+		}
+		return
+	}
+	e.Ack.Hold(len(m.clients))
+	if m.spooled {
+		for _, c := range m.clients {
+			select {
+			case c.queue <- e:
+			case <-m.done:
+				return
+			}
 		}
 		return
 	}
@@ -161,6 +198,8 @@ func (m *Manager) Handle(e stages.Entry) {
 		}
 		full = offerAgain(full, first, &e)
 	}
+	// Given up on by rule, unlike the entries cut off by a stop above.
+	e.Ack.Release(len(full))
 	m.dropFull(full, &e)
 }
 
@@ -262,6 +301,11 @@ func (m *Manager) stop() {
 		for _, c := range m.clients {
 			c.cancelRequests()
 			c.http.CloseIdleConnections()
+			if c.spool != nil {
+				if err := c.spool.Close(); err != nil {
+					c.logger.Warn("closing the spool", "err", err)
+				}
+			}
 		}
 		close(m.stopped)
 	})

@@ -1,6 +1,10 @@
 package client
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/promtail-osquery/promtail-osquery/internal/spool"
+)
 
 // Drop and mutation reasons, the values of the reason label. queueFull is
 // ours: Promtail blocks every client behind the slowest one instead.
@@ -34,6 +38,7 @@ type Metrics struct {
 	mutatedBytes    *prometheus.CounterVec
 	requestDuration *prometheus.HistogramVec
 	batchRetries    *prometheus.CounterVec
+	spool           *spool.Metrics
 }
 
 // NewMetrics creates the client metrics and registers them with reg, unless
@@ -66,6 +71,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"status_code", "host"}),
 		batchRetries: counter("batch_retries_total",
 			"Push attempts that failed with a retryable error.", "host", "tenant"),
+		spool: spool.NewMetrics(reg),
 	}
 	if reg != nil {
 		reg.MustRegister(m.encodedBytes, m.sentBytes, m.sentEntries, m.droppedBytes,

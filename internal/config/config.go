@@ -51,14 +51,36 @@ type TracingConfig struct {
 	Enabled bool `yaml:"enabled"`
 }
 
-// WALConfig is Promtail's experimental, undocumented wal: block. Its keys are
-// camelCase, unlike the rest of the file.
+// WALConfig is the wal: block. Promtail's was experimental and undocumented,
+// with camelCase keys unlike the rest of the file; ours is the durable spool
+// and keeps those names. enabled and dir mean what they did; the last four
+// keys are ours.
 type WALConfig struct {
-	Enabled       bool           `yaml:"enabled"`
-	Dir           string         `yaml:"dir"`
+	Enabled bool   `yaml:"enabled"`
+	Dir     string `yaml:"dir"`
+	// MaxSegmentAge and WatchConfig are accepted so Promtail configs load;
+	// the spool deletes segments once Loki acknowledged them, and its reader
+	// is woken by writes instead of polling.
 	MaxSegmentAge time.Duration  `yaml:"cleanSegmentsOlderThan"`
 	WatchConfig   WALWatchConfig `yaml:"watchConfig"`
+	// MaxSize caps each client's spool on disk.
+	MaxSize ByteSize `yaml:"maxSize"`
+	// SegmentSize is the size of one segment file.
+	SegmentSize ByteSize `yaml:"segmentSize"`
+	// WhenFull is block (readers wait: backpressure) or drop_oldest.
+	WhenFull string `yaml:"whenFull"`
+	// Sync is batch (fsync every group of entries before their positions
+	// may advance) or none (survives a crash of the agent, not of the host).
+	Sync string `yaml:"sync"`
 }
+
+// Values of WALConfig.WhenFull and WALConfig.Sync.
+const (
+	WALWhenFullBlock      = "block"
+	WALWhenFullDropOldest = "drop_oldest"
+	WALSyncBatch          = "batch"
+	WALSyncNone           = "none"
+)
 
 // WALWatchConfig is wal.watchConfig.
 type WALWatchConfig struct {
@@ -71,6 +93,8 @@ const (
 	DefaultWALMaxSegmentAge    = time.Hour
 	DefaultWALMinReadFrequency = 250 * time.Millisecond
 	DefaultWALMaxReadFrequency = time.Second
+	DefaultWALMaxSize          = ByteSize(1 << 30)
+	DefaultWALSegmentSize      = ByteSize(8 << 20)
 )
 
 // DefaultConfig is the configuration before any file or flag is applied: the
@@ -91,6 +115,10 @@ func DefaultConfig() *Config {
 		LimitsConfig: DefaultLimitsConfig(),
 		Tracing:      TracingConfig{Enabled: true},
 		WAL: WALConfig{
+			MaxSize:       DefaultWALMaxSize,
+			SegmentSize:   DefaultWALSegmentSize,
+			WhenFull:      WALWhenFullBlock,
+			Sync:          WALSyncBatch,
 			MaxSegmentAge: DefaultWALMaxSegmentAge,
 			WatchConfig: WALWatchConfig{
 				MinReadFrequency: DefaultWALMinReadFrequency,

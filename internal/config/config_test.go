@@ -212,9 +212,10 @@ tracing: {enabled: false}`,
 		},
 		{
 			name: "wal camelCase",
-			doc:  "wal: {enabled: true, dir: /w, cleanSegmentsOlderThan: 2h, watchConfig: {minReadFrequency: 1s, maxReadFrequency: 5s}}",
+			doc:  "wal: {enabled: true, dir: /w, cleanSegmentsOlderThan: 2h, watchConfig: {minReadFrequency: 1s, maxReadFrequency: 5s}, maxSize: 2GB, whenFull: drop_oldest}",
 			check: func(t *testing.T, c *Config) {
-				want := WALConfig{Enabled: true, Dir: "/w", MaxSegmentAge: 2 * time.Hour, WatchConfig: WALWatchConfig{MinReadFrequency: time.Second, MaxReadFrequency: 5 * time.Second}}
+				want := WALConfig{Enabled: true, Dir: "/w", MaxSegmentAge: 2 * time.Hour, WatchConfig: WALWatchConfig{MinReadFrequency: time.Second, MaxReadFrequency: 5 * time.Second},
+					MaxSize: 2 << 30, SegmentSize: DefaultWALSegmentSize, WhenFull: WALWhenFullDropOldest, Sync: WALSyncBatch}
 				if c.WAL != want {
 					t.Errorf("wal = %+v", c.WAL)
 				}
@@ -738,5 +739,32 @@ func TestUnsupportedSDKeepsItsBody(t *testing.T) {
 	}
 	if out := cfg.String(); !strings.Contains(out, "consulagent_sd_configs:\n  - server: localhost:8500\n    services:\n    - web") {
 		t.Errorf("body not printed back:\n%s", out)
+	}
+}
+
+func TestWALValidation(t *testing.T) {
+	for _, tc := range []struct{ wal, err string }{
+		{"{enabled: true, dir: /s}", ""},
+		{"{enabled: false, whenFull: nonsense}", ""},
+		{"{enabled: true}", "wal.dir"},
+		{"{enabled: true, dir: /s, whenFull: drop_newest}", "wal.whenFull"},
+		{"{enabled: true, dir: /s, sync: always}", "wal.sync"},
+		{"{enabled: true, dir: /s, segmentSize: 1KB}", "wal.segmentSize"},
+		{"{enabled: true, dir: /s, segmentSize: 8MB, maxSize: 10MB}", "wal.maxSize"},
+	} {
+		t.Run(tc.wal, func(t *testing.T) {
+			cfg := DefaultConfig()
+			doc := "clients: [{url: http://l/loki/api/v1/push}]\nwal: " + tc.wal
+			if err := Parse(cfg, []byte(doc), false); err != nil {
+				t.Fatal(err)
+			}
+			err := cfg.Validate()
+			switch {
+			case tc.err == "" && err != nil:
+				t.Fatalf("unexpected error: %v", err)
+			case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+				t.Fatalf("error = %v, want one naming %s", err, tc.err)
+			}
+		})
 	}
 }

@@ -24,6 +24,25 @@ func (c *Config) Validate() error {
 			return err
 		}
 	}
+	return c.WAL.validate()
+}
+
+func (w *WALConfig) validate() error {
+	if !w.Enabled {
+		return nil
+	}
+	switch {
+	case w.Dir == "":
+		return errors.New("wal.dir: the spool needs a directory when wal.enabled is true")
+	case w.WhenFull != WALWhenFullBlock && w.WhenFull != WALWhenFullDropOldest:
+		return fmt.Errorf("wal.whenFull: %q is neither %q nor %q", w.WhenFull, WALWhenFullBlock, WALWhenFullDropOldest)
+	case w.Sync != WALSyncBatch && w.Sync != WALSyncNone:
+		return fmt.Errorf("wal.sync: %q is neither %q nor %q", w.Sync, WALSyncBatch, WALSyncNone)
+	case w.SegmentSize < 4<<10 || w.SegmentSize >= 1<<32:
+		return fmt.Errorf("wal.segmentSize: %d is not between 4KiB and 4GiB", w.SegmentSize)
+	case w.MaxSize < 2*w.SegmentSize:
+		return fmt.Errorf("wal.maxSize: %d is less than two segments (wal.segmentSize %d)", w.MaxSize, w.SegmentSize)
+	}
 	return nil
 }
 
