@@ -14,14 +14,14 @@ type ClientConfig struct {
 	Name      string            `yaml:"name,omitempty"`
 	URL       URL               `yaml:"url,omitempty"`
 	TenantID  string            `yaml:"tenant_id,omitempty"`
-	BatchWait time.Duration     `yaml:"batchwait,omitempty"`
-	BatchSize int               `yaml:"batchsize,omitempty"`
+	BatchWait time.Duration     `yaml:"batchwait"`
+	BatchSize int               `yaml:"batchsize"`
 	Headers   map[string]string `yaml:"headers,omitempty"`
-	Backoff   BackoffConfig     `yaml:"backoff_config,omitempty"`
+	Backoff   BackoffConfig     `yaml:"backoff_config"`
 	// ExternalLabels are merged into every entry this client sends; the entry's
 	// own labels win on conflict.
 	ExternalLabels         LabelSet      `yaml:"external_labels,omitempty"`
-	Timeout                time.Duration `yaml:"timeout,omitempty"`
+	Timeout                time.Duration `yaml:"timeout"`
 	DropRateLimitedBatches bool          `yaml:"drop_rate_limited_batches,omitempty"`
 	// StreamLagLabels is accepted for old configs; Promtail 3 ignores it too.
 	StreamLagLabels string `yaml:"stream_lag_labels,omitempty"`
@@ -32,8 +32,8 @@ type ClientConfig struct {
 // BackoffConfig is the retry schedule of a client. MaxRetries counts attempts;
 // zero retries forever.
 type BackoffConfig struct {
-	MinPeriod  time.Duration `yaml:"min_period,omitempty"`
-	MaxPeriod  time.Duration `yaml:"max_period,omitempty"`
+	MinPeriod  time.Duration `yaml:"min_period"`
+	MaxPeriod  time.Duration `yaml:"max_period"`
 	MaxRetries int           `yaml:"max_retries"`
 }
 

@@ -33,7 +33,8 @@ type writeFormat struct {
 	Positions map[string]string `yaml:"positions"`
 }
 
-// parse decodes the content of a positions file strictly. Empty content is an empty table.
+// parse decodes the content of a positions file strictly, as a whole. Empty content is an empty
+// table. decode builds on it to salvage damaged files.
 func parse(data []byte) (map[string]string, error) {
 	var f readFormat
 	if err := yaml.UnmarshalStrict(data, &f); err != nil {
@@ -59,6 +60,9 @@ func encode(positions map[string]string) ([]byte, error) {
 	return data, nil
 }
 
+// load reads the positions file at path: a missing file is an empty table, a damaged one is
+// salvaged, and one that is not a positions file is an error unless ignoreInvalid (see the package
+// comment). Nothing is written in readOnly mode.
 func load(logger *slog.Logger, path string, ignoreInvalid, readOnly bool) (map[string]string, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -67,31 +71,39 @@ func load(logger *slog.Logger, path string, ignoreInvalid, readOnly bool) (map[s
 	if err != nil {
 		return nil, fmt.Errorf("reading positions file [%s]: %w", path, err)
 	}
-	entries, err := parse(data)
-	if err == nil {
-		return entries, nil
-	}
-	if !ignoreInvalid {
+	d, err := decode(data)
+	switch {
+	case err == nil && d.damage == nil:
+		return d.entries, nil
+	case err == nil:
+		keepCorruptCopy(logger, path, data, readOnly,
+			"positions file is damaged, keeping its intact entries; files whose entry was dropped are read again as new files",
+			"err", d.damage, "salvaged", len(d.entries), "dropped", d.dropped)
+		return d.entries, nil
+	case !ignoreInvalid:
 		return nil, fmt.Errorf("invalid yaml positions file [%s]: %w", path, err)
-	}
-
-	// The first sync overwrites the bad file. Keep its bytes first: they are the only trace of what
-	// went wrong, and a torn file usually still holds most offsets, which an operator can restore by
-	// hand to avoid re-shipping every log from the start.
-	if readOnly {
-		logger.Warn("ignoring invalid positions file, starting with no positions (read-only: no copy kept)",
-			"path", path, "err", err)
+	default:
+		keepCorruptCopy(logger, path, data, readOnly,
+			"ignoring invalid positions file, starting with no positions", "err", err)
 		return map[string]string{}, nil
 	}
-	copyPath := path + corruptSuffix
-	if werr := writeAtomic(copyPath, data); werr != nil {
-		logger.Warn("ignoring invalid positions file, starting with no positions; could not keep a copy",
-			"path", path, "err", err, "copy_err", werr)
-	} else {
-		logger.Warn("ignoring invalid positions file, starting with no positions; copy kept",
-			"path", path, "err", err, "copy", copyPath)
+}
+
+// keepCorruptCopy saves a damaged file's bytes as <path>.corrupt before the first sync replaces the
+// file: they are the only trace of what went wrong, and the offsets that could not be salvaged can
+// still be read there by hand. It logs msg once, as a warning, with the outcome of the copy.
+func keepCorruptCopy(logger *slog.Logger, path string, data []byte, readOnly bool, msg string, attrs ...any) {
+	attrs = append([]any{"path", path}, attrs...)
+	if readOnly {
+		logger.Warn(msg+" (read-only: no copy kept)", attrs...)
+		return
 	}
-	return map[string]string{}, nil
+	copyPath := path + corruptSuffix
+	if err := writeAtomic(copyPath, data); err != nil {
+		logger.Warn(msg+"; could not keep a copy", append(attrs, "copy_err", err)...)
+		return
+	}
+	logger.Warn(msg+"; copy kept", append(attrs, "copy", copyPath)...)
 }
 
 // writeAtomic replaces path with data so that a crash at any moment leaves either the old file or

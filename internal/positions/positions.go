@@ -1,5 +1,35 @@
 // Package positions keeps the positions file: how far each target has read. The file format is
 // Promtail's, so an agent replacing Promtail resumes where Promtail stopped (and the other way round).
+//
+// # Damaged files
+//
+// This package fsyncs and renames, so it never leaves a torn file. Older Promtail releases wrote in
+// place and left files cut in their last line (grafana/loki #1457); Promtail renames without an
+// fsync, which can leave a file of NUL bytes after a crash (#6268); disks fail and people edit by
+// hand. Either way Promtail then refuses to start until someone edits the file. How a file is read:
+//
+//   - Missing, empty or blank: no positions, as in Promtail.
+//   - Sound: its table, as in Promtail. One exception: a last record with no line end is treated
+//     as cut short, since a cut inside a plain value still decodes, to a wrong value.
+//   - Damaged, but its first line is the header ("positions:" with nothing after the colon), or
+//     the file was cut inside that first line: salvaged, whatever ignore_invalid_yaml says. Every
+//     record that is whole (all its lines end with a line end) and decodes on its own is kept with
+//     its exact value; torn or malformed records, keys without a value, keys found twice with
+//     different values and stray lines are dropped. A file whose entry was dropped has no
+//     position, so its target reads it as a new file (for the file target: from the start, unless
+//     tail_from_end): duplicates, never a wrong offset. The damaged bytes are kept as
+//     <file>.corrupt and one warning gives the number of entries salvaged and dropped.
+//   - Anything else: garbage or NUL bytes from the first byte, another YAML layout (such as
+//     "positions: [a, b"). Promtail's documented behaviour applies: start fails with "invalid yaml
+//     positions file [<file>]: <error>", or, with ignore_invalid_yaml, starts with no positions
+//     after keeping the file as <file>.corrupt. Nothing can be recovered from such a file and
+//     starting empty reads every file again from the start, so that stays the operator's call.
+//
+// Values are kept as text: a negative offset or one beyond int64 is loaded as written, and what it
+// means is the target's business (Get reports an offset beyond int64 as an error). In dry-run
+// (read-only) mode no copy is kept. One limit remains: a value that YAML folds over several lines (a
+// free-form cursor over 80 bytes with spaces; offsets never are) cut exactly at one of its line ends
+// still reads as a shorter value, since nothing in the format tells it from a whole one.
 package positions
 
 import (
@@ -75,8 +105,8 @@ type Positions struct {
 }
 
 // New loads the positions file and, unless cfg.ReadOnly, starts the goroutine that writes it every
-// cfg.SyncPeriod. A missing or empty file is an empty start. An invalid file is an error unless
-// cfg.IgnoreInvalidYaml, in which case it is kept as <file>.corrupt and the start is empty.
+// cfg.SyncPeriod. A missing or empty file is an empty start; a damaged one is salvaged and a file
+// that is not a positions file is an error unless cfg.IgnoreInvalidYaml (see the package comment).
 func New(logger *slog.Logger, cfg config.PositionsConfig) (*Positions, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)

@@ -382,6 +382,7 @@ func TestReadOnlyNeverWrites(t *testing.T) {
 		{"existing file", existing, false, map[string]string{"cursor-a": "1", "/gone.log": "9"}},
 		{"missing directory", nil, false, map[string]string{}},
 		{"invalid file ignored", make([]byte, 32), true, map[string]string{}},
+		{"torn file salvaged", []byte("positions:\n  cursor-a: \"1\"\n  /b: \"2"), false, map[string]string{"cursor-a": "1"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -426,11 +427,13 @@ func TestReadOnlyNeverWrites(t *testing.T) {
 	}
 }
 
+// A file that is not a positions file at all is fatal by default (TestNewRejectsBadConfig); with
+// ignore_invalid_yaml the start is empty, with one warning and the bytes kept.
 func TestIgnoreInvalidYamlStartsEmptyAndWarns(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "positions.yaml")
-	torn := []byte("positions:\n  /var/log/syslog: \"12")
-	if err := os.WriteFile(path, torn, 0o600); err != nil {
+	garbage := make([]byte, 116)
+	if err := os.WriteFile(path, garbage, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	logs := &lockedBuffer{}
@@ -442,17 +445,62 @@ func TestIgnoreInvalidYamlStartsEmptyAndWarns(t *testing.T) {
 	if got := p.Snapshot(); len(got) != 0 {
 		t.Errorf("started with %q, want nothing", got)
 	}
-	if out := logs.String(); !strings.Contains(out, "level=WARN") || !strings.Contains(out, "path="+path) ||
+	out := logs.String()
+	if strings.Count(out, "\n") != 1 || !strings.Contains(out, "level=WARN") || !strings.Contains(out, "path="+path) ||
 		!strings.Contains(out, "copy="+path+corruptSuffix) {
-		t.Errorf("warning does not name the file and its copy: %s", out)
+		t.Errorf("want one warning naming the file and its copy, got: %s", out)
 	}
 	p.Stop()
 
 	if got := readFile(t, path); len(got) != 0 {
 		t.Errorf("file after Stop = %q, want an empty table", got)
 	}
-	if copied, err := os.ReadFile(path + corruptSuffix); err != nil || !bytes.Equal(copied, torn) {
-		t.Errorf("corrupt copy = %q, %v; want %q", copied, err, torn)
+	if copied, err := os.ReadFile(path + corruptSuffix); err != nil || !bytes.Equal(copied, garbage) {
+		t.Errorf("corrupt copy = %q, %v; want %q", copied, err, garbage)
+	}
+}
+
+// A torn file starts with its whole records whatever ignore_invalid_yaml says, warns once with
+// the counts, keeps the torn bytes, and the first sync replaces it with a sound file.
+func TestNewSalvagesTornFile(t *testing.T) {
+	for name, ignore := range map[string]bool{"default": false, "ignore_invalid_yaml": true} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			logA := touch(t, filepath.Join(dir, "a.log"))
+			logB := touch(t, filepath.Join(dir, "b.log"))
+			path := filepath.Join(dir, "positions.yaml")
+			torn := []byte("positions:\n  " + logA + ": \"120\"\n  cursor-j: s=1;i=2\n  " + logB + ": \"12")
+			if err := os.WriteFile(path, torn, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			logs := &lockedBuffer{}
+			p, err := New(slog.New(slog.NewTextHandler(logs, nil)),
+				config.PositionsConfig{Filename: path, SyncPeriod: time.Hour, IgnoreInvalidYaml: ignore})
+			if err != nil {
+				t.Fatalf("New: %v", err)
+			}
+			want := map[string]string{logA: "120", "cursor-j": "s=1;i=2"}
+			if got := p.Snapshot(); !maps.Equal(got, want) {
+				t.Errorf("started with %q, want %q", got, want)
+			}
+			out := logs.String()
+			for _, part := range []string{"level=WARN", "path=" + path, "salvaged=2", "dropped=1", "copy=" + path + corruptSuffix} {
+				if !strings.Contains(out, part) {
+					t.Errorf("warning lacks %q: %s", part, out)
+				}
+			}
+			if n := strings.Count(out, "\n"); n != 1 {
+				t.Errorf("logged %d lines, want one warning: %s", n, out)
+			}
+			p.Stop()
+
+			if got := readFile(t, path); !maps.Equal(got, want) {
+				t.Errorf("file after Stop = %q, want %q", got, want)
+			}
+			if copied, err := os.ReadFile(path + corruptSuffix); err != nil || !bytes.Equal(copied, torn) {
+				t.Errorf("corrupt copy = %q, %v; want %q", copied, err, torn)
+			}
+		})
 	}
 }
 

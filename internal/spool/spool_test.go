@@ -320,8 +320,19 @@ func TestWaitWakesOnSync(t *testing.T) {
 	defer s.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	go write(t, s, 0, 1)
+	errc := make(chan error, 1)
+	go func() {
+		e := entry(0)
+		if err := s.Append(&e); err != nil {
+			errc <- err
+			return
+		}
+		errc <- s.Sync()
+	}()
 	s.Wait(ctx)
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
 	if ctx.Err() != nil {
 		t.Fatal("Wait not woken by Sync")
 	}
