@@ -337,3 +337,65 @@ func TestWaitWakesOnSync(t *testing.T) {
 		t.Fatal("Wait not woken by Sync")
 	}
 }
+
+// Someone deletes the spool directory under a running agent: the next sync
+// notices, creates it again and goes on; records written after that are read.
+func TestDeletedDirectoryIsCreatedAgain(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "spool")
+	m := NewMetrics(prometheus.NewRegistry())
+	s := open(t, testOptions(dir), m)
+	defer s.Close()
+	write(t, s, 0, 3)
+	if n, _ := readAll(t, s, 0); n != 3 {
+		t.Fatalf("read %d records, want 3", n)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(dirCheckEvery + 100*time.Millisecond)
+	write(t, s, 3, 6)
+	if _, err := os.Stat(dir); err != nil {
+		t.Fatalf("spool directory not created again: %v", err)
+	}
+	if got := testutil.ToFloat64(m.writeErrors.WithLabelValues("test")); got == 0 {
+		t.Fatal("the deleted directory was not counted")
+	}
+	if n, _ := readAll(t, s, 3); n != 6 {
+		t.Fatalf("read up to record %d after the directory came back, want 6", n)
+	}
+}
+
+// A segment that cannot be created (a read-only directory; here, as tests may
+// run as root, a directory squatting on the segment's name) is an error from
+// Sync with the records kept, and writing resumes once it can be created.
+func TestUncreatableSegmentRecovers(t *testing.T) {
+	dir := t.TempDir()
+	m := NewMetrics(prometheus.NewRegistry())
+	s := open(t, testOptions(dir), m)
+	defer s.Close()
+	write(t, s, 0, 2)
+	s.needNewSeg = true
+	squatter := filepath.Join(dir, fmt.Sprintf("%016x.seg", s.activeSeg.id+1))
+	if err := os.Mkdir(squatter, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e := entry(2)
+	if err := s.Append(&e); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Sync(); err == nil {
+		t.Fatal("Sync succeeded without a segment to write to")
+	}
+	if got := testutil.ToFloat64(m.writeErrors.WithLabelValues("test")); got == 0 {
+		t.Fatal("the failure was not counted")
+	}
+	if err := os.Remove(squatter); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Sync(); err != nil {
+		t.Fatalf("Sync once the segment can be created: %v", err)
+	}
+	if n, _ := readAll(t, s, 0); n != 3 {
+		t.Fatalf("read %d records, want 3", n)
+	}
+}
