@@ -191,6 +191,13 @@ func (a *Agent) start(cfg *config.Config, kept *positions.Positions) (gen *gener
 			MaxLineSize:         int(cfg.LimitsConfig.MaxLineSize),
 			MaxLineSizeTruncate: cfg.LimitsConfig.MaxLineSizeTruncate,
 			Spool:               spoolOptions(cfg.WAL),
+			// Entries only flow once the targets started, after
+			// gen.positions is set below.
+			Spooled: func() {
+				if gen.positions != nil {
+					gen.positions.SyncSoon()
+				}
+			},
 		})
 		if err != nil {
 			return gen, err

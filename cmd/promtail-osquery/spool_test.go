@@ -155,24 +155,29 @@ func TestSpoolKillNineLosesNothing(t *testing.T) {
 	t.Logf("kill schedule seed %d", seed)
 	rng = rand.New(rand.NewPCG(seed, 7))
 
-	const total, chunk, rotateEvery = 100_000, 500, 50_000
+	const total, chunk, rotateEvery = 100_000, 500, 25_000
 	agent := startAgent(t, nil, "-config.file="+cfg)
 	kills := 0
 	nextKill := time.Now().Add(time.Duration(300+rng.IntN(1200)) * time.Millisecond)
-	lastRotation := time.Time{}
+	rotated := ""
 	for i := 0; i < total; i += chunk {
 		if i > 0 && i%rotateEvery == 0 {
-			if err := os.Rename(logFile, logFile+"."+strconv.Itoa(i/rotateEvery)); err != nil {
+			rotated = logFile + "." + strconv.Itoa(i/rotateEvery)
+			if err := os.Rename(logFile, rotated); err != nil {
 				t.Fatal(err)
 			}
-			lastRotation = time.Now()
 		}
 		appendLines(t, logFile, "kill", i, i+chunk)
 		time.Sleep(60 * time.Millisecond)
 		// A rename while the agent is down is a rotation it cannot follow
-		// (positions are saved by path, as Promtail's): kills wait until
-		// the agent has surely seen the last one.
-		if time.Now().After(nextKill) && time.Since(lastRotation) > 2*time.Second {
+		// (positions are saved by path, as Promtail's): a kill waits until
+		// the saved positions show the agent followed the last one.
+		if rotated != "" {
+			if saved, _ := os.ReadFile(filepath.Join(dir, "positions.yaml")); strings.Contains(string(saved), rotated+":") {
+				rotated = ""
+			}
+		}
+		if time.Now().After(nextKill) && rotated == "" {
 			agent.cmd.Process.Kill()
 			<-agent.done
 			kills++

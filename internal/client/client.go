@@ -66,15 +66,12 @@ type client struct {
 	logger  *slog.Logger
 	metrics *Metrics
 
-	// queue receives entries from the Manager. Without a spool, run batches
-	// straight from it (input is queue); with one, ingest writes it to the
-	// spool and readSpool feeds input from the spool.
-	queue, input chan stages.Entry
-	exited       chan struct{}
+	queue  chan stages.Entry
+	exited chan struct{}
+	// spool, when set, receives every batch run builds; sendSpooled, on its
+	// own goroutine, pushes from it.
 	spool        *spool.Spool
-	// readerCtx ends the spool reader once ingest has spooled the last entry.
-	readerCtx  context.Context
-	stopReader context.CancelFunc
+	senderExited chan struct{}
 	// requestCtx ends at the flush deadline and aborts the request in flight;
 	// retryCtx, derived from it, also ends on StopNow and stops retrying.
 	requestCtx, retryCtx          context.Context
@@ -156,7 +153,6 @@ func newClient(m *Metrics, logger *slog.Logger, cfg config.ClientConfig, opts Op
 	c.requestCtx, c.cancelRequests = context.WithCancel(context.Background())
 	c.retryCtx, c.cancelRetries = context.WithCancel(c.requestCtx)
 	c.headers = c.configuredHeaders(cfg.Headers)
-	c.input = c.queue
 	if so := opts.Spool; so != nil {
 		sp, err := spool.Open(spool.Options{
 			Dir:           filepath.Join(so.Dir, dirName(name)),
@@ -169,8 +165,7 @@ func newClient(m *Metrics, logger *slog.Logger, cfg config.ClientConfig, opts Op
 			return nil, fmt.Errorf("client %s: %w", name, err)
 		}
 		c.spool = sp
-		c.input = make(chan stages.Entry, spoolReadAhead)
-		c.readerCtx, c.stopReader = context.WithCancel(context.Background())
+		c.senderExited = make(chan struct{})
 		// The spool holds what Loki has not taken: retrying never gives
 		// up, and waits stay short so a backlog drains soon after Loki is
 		// back.
@@ -234,7 +229,7 @@ func (c *client) run() {
 	defer ticker.Stop()
 	for {
 		select {
-		case e, ok := <-c.input:
+		case e, ok := <-c.queue:
 			if !ok {
 				c.flush()
 				return
@@ -366,8 +361,17 @@ func (c *client) send(t *tenant) {
 	body := c.encode(&t.batch)
 	defer body.release()
 	c.encodedBytes.Add(float64(len(body.data)))
-	if c.push(t, body, entries) {
+	var settled bool
+	if c.spool != nil {
+		settled = c.spoolBatch(t, body.data, entries)
+	} else {
+		settled = c.push(t, body, entries)
+	}
+	if settled {
 		settle.release()
+		if c.spool != nil && c.opts.Spooled != nil {
+			c.opts.Spooled()
+		}
 	} else {
 		clear(settle)
 		settle = settle[:0]

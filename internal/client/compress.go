@@ -161,7 +161,7 @@ func (s *spareBuffer) get() []byte {
 
 // put keeps b unless it is too large or a buffer is kept already.
 func (s *spareBuffer) put(b []byte) {
-	if cap(b) > s.maxCap {
+	if s == nil || cap(b) > s.maxCap {
 		return
 	}
 	select {

@@ -47,6 +47,10 @@ type Options struct {
 	FlushTimeout time.Duration
 	// Spool, when set, gives every client a disk spool (see SpoolOptions).
 	Spool *SpoolOptions
+	// Spooled, if set, is called after a batch was spooled and its entries
+	// settled: the moment to save file positions, so that a crash re-reads
+	// (and sends twice) as little as possible.
+	Spooled func()
 }
 
 // Manager runs one client per clients: entry and fans entries out to them.
@@ -122,8 +126,7 @@ func NewManager(m *Metrics, logger *slog.Logger, cfgs []config.ClientConfig, opt
 	for _, c := range clients {
 		go c.run()
 		if c.spool != nil {
-			go c.ingest()
-			go c.readSpool()
+			go c.sendSpooled()
 		}
 	}
 	return mgr, nil
@@ -296,6 +299,9 @@ func (m *Manager) stop() {
 		})
 		for _, c := range m.clients {
 			<-c.exited
+			if c.spool != nil {
+				<-c.senderExited
+			}
 		}
 		deadline.Stop()
 		for _, c := range m.clients {

@@ -102,6 +102,22 @@ type Positions struct {
 	stopOnce sync.Once
 	quit     chan struct{}
 	done     chan struct{}
+	// soon asks the writer for an early write (SyncSoon).
+	soon chan struct{}
+}
+
+// soonGap is the least time between two writes that SyncSoon asks for: the
+// positions file is fsynced on every write.
+const soonGap = 100 * time.Millisecond
+
+// SyncSoon asks for the file to be written within soonGap instead of at the
+// next period. A spooling agent calls it when lines became safe, so that a
+// crash re-reads, and sends twice, as little as possible.
+func (p *Positions) SyncSoon() {
+	select {
+	case p.soon <- struct{}{}:
+	default:
+	}
 }
 
 // New loads the positions file and, unless cfg.ReadOnly, starts the goroutine that writes it every
@@ -138,6 +154,7 @@ func New(logger *slog.Logger, cfg config.PositionsConfig) (*Positions, error) {
 		dirty: true,
 		quit:  make(chan struct{}),
 		done:  make(chan struct{}),
+		soon:  make(chan struct{}, 1),
 	}
 	for k, v := range loaded {
 		p.entries[k] = value{text: v}
@@ -251,6 +268,14 @@ func (p *Positions) run() {
 			return
 		case <-ticker.C:
 			p.syncAndLog(false)
+		case <-p.soon:
+			p.syncAndLog(false)
+			select {
+			case <-p.quit:
+				p.syncAndLog(true)
+				return
+			case <-time.After(soonGap):
+			}
 		}
 	}
 }

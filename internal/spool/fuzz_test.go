@@ -10,30 +10,28 @@ import (
 )
 
 // FuzzRecordDecode feeds arbitrary payloads to the decoder: it must return
-// an entry or an error, never panic, and what it accepts must encode back to
-// a record that decodes to the same entry.
+// a batch or an error, never panic, and what it accepts must encode back to
+// a record that decodes to the same batch.
 func FuzzRecordDecode(f *testing.F) {
 	for i := range 3 {
-		e := entry(i)
-		rec := appendRecord(nil, &e, time.Unix(1_800_000_000, 0))
+		b := batch(i)
+		rec := appendRecord(nil, &b, time.Unix(1_800_000_000, 0))
 		f.Add(rec[headerSize:])
 	}
 	f.Add([]byte{})
 	f.Add([]byte{0x80, 0x80, 0x80})
 	f.Fuzz(func(t *testing.T, payload []byte) {
-		var d decoder
-		e, appended, err := d.decode(payload)
+		b, appended, err := decode(payload)
 		if err != nil {
 			return
 		}
-		rec := appendRecord(nil, &e, appended)
-		var d2 decoder
-		again, _, err := d2.decode(rec[headerSize:])
+		rec := appendRecord(nil, &b, appended)
+		again, when, err := decode(rec[headerSize:])
 		if err != nil {
 			t.Fatalf("re-encoded record does not decode: %v", err)
 		}
-		if again.Line != e.Line || !again.Timestamp.Equal(e.Timestamp) || !again.Labels.Equal(e.Labels) || len(again.StructuredMetadata) != len(e.StructuredMetadata) {
-			t.Fatalf("round trip changed the entry: %+v -> %+v", e, again)
+		if again.Tenant != b.Tenant || again.Entries != b.Entries || string(again.Body) != string(b.Body) || !when.Equal(appended) {
+			t.Fatalf("round trip changed the batch: %+v -> %+v", b, again)
 		}
 	})
 }
@@ -44,8 +42,8 @@ func FuzzRecordDecode(f *testing.F) {
 func FuzzSegmentReplay(f *testing.F) {
 	var seg []byte
 	for i := range 3 {
-		e := entry(i)
-		seg = appendRecord(seg, &e, time.Unix(1_800_000_000, 0))
+		b := batch(i)
+		seg = appendRecord(seg, &b, time.Unix(1_800_000_000, 0))
 	}
 	f.Add(seg)
 	f.Add(seg[:len(seg)-5])

@@ -14,6 +14,7 @@ type Metrics struct {
 	records     *prometheus.GaugeVec
 	replayed    *prometheus.CounterVec
 	dropped     *prometheus.CounterVec
+	corrupt     *prometheus.CounterVec
 	writeErrors *prometheus.CounterVec
 	oldestDesc  *prometheus.Desc
 
@@ -29,17 +30,21 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Bytes of entries in the client's spool: not yet acknowledged by Loki, or in a segment not yet deleted.",
 		}, []string{"client"}),
 		records: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: "promtail", Name: "spool_records",
+			Namespace: "promtail", Name: "spool_entries",
 			Help: "Entries in the client's spool that Loki has not acknowledged.",
 		}, []string{"client"}),
 		replayed: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "promtail", Name: "spool_replayed_records_total",
+			Namespace: "promtail", Name: "spool_replayed_entries_total",
 			Help: "Entries found in the spool at start, not acknowledged before the agent stopped, and sent again.",
 		}, []string{"client"}),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "promtail", Name: "spool_dropped_records_total",
-			Help: "Entries the spool lost: reason full (drop_oldest policy) or corrupt (damaged on disk; counts records or segments it could not read).",
-		}, []string{"client", "reason"}),
+			Namespace: "promtail", Name: "spool_dropped_entries_total",
+			Help: "Entries the spool deleted unsent because it was full (whenFull: drop_oldest).",
+		}, []string{"client"}),
+		corrupt: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "promtail", Name: "spool_corrupt_records_total",
+			Help: "Spooled batches found damaged or missing on disk and skipped; their entries are lost.",
+		}, []string{"client"}),
 		writeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "promtail", Name: "spool_write_errors_total",
 			Help: "Failed writes to the spool (disk full, directory deleted or read-only); the entries are kept and written again.",
@@ -50,7 +55,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		spools: make(map[*Spool]string),
 	}
 	if reg != nil {
-		reg.MustRegister(m.bytes, m.records, m.replayed, m.dropped, m.writeErrors, m)
+		reg.MustRegister(m.bytes, m.records, m.replayed, m.dropped, m.corrupt, m.writeErrors, m)
 	}
 	return m
 }
@@ -87,8 +92,8 @@ func (m *Metrics) forClient(name string) *clientMetrics {
 		bytes:       m.bytes.WithLabelValues(name),
 		records:     m.records.WithLabelValues(name),
 		replayed:    m.replayed.WithLabelValues(name),
-		droppedFull: m.dropped.WithLabelValues(name, "full"),
-		corrupt:     m.dropped.WithLabelValues(name, "corrupt"),
+		droppedFull: m.dropped.WithLabelValues(name),
+		corrupt:     m.corrupt.WithLabelValues(name),
 		writeErrors: m.writeErrors.WithLabelValues(name),
 	}
 }

@@ -1,7 +1,6 @@
 package spool
 
 import (
-	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -10,8 +9,6 @@ import (
 	"io/fs"
 	"os"
 	"time"
-
-	"github.com/promtail-osquery/promtail-osquery/stages"
 )
 
 // scanner reads the records of one segment file up to limit, with few
@@ -86,10 +83,11 @@ func pos(seg uint64, off int64) int64 { return int64(seg<<32) | off }
 
 func splitPos(p int64) (uint64, int64) { return uint64(p) >> 32, p & (1<<32 - 1) }
 
-// Next returns the next record to send and the position after it, or
-// ok=false when every record written so far has been read. Records of a
-// damaged segment are skipped (counted) rather than stopping the spool.
-func (s *Spool) Next() (e stages.Entry, end int64, ok bool, err error) {
+// Next returns the next batch to send and the position after it, to give
+// to Ack once Loki has it, or ok=false when every record written so far has
+// been read. Records of a damaged segment are skipped (counted) rather than
+// stopping the spool.
+func (s *Spool) Next() (b Batch, end int64, ok bool, err error) {
 	for {
 		if below := s.dropBelow.Load(); s.rseg < below {
 			s.closeReader()
@@ -100,13 +98,13 @@ func (s *Spool) Next() (e stages.Entry, end int64, ok bool, err error) {
 		limit, last, exists := s.readable(s.rseg)
 		if !exists {
 			if !s.advance() {
-				return stages.Entry{}, 0, false, nil
+				return Batch{}, 0, false, nil
 			}
 			continue
 		}
 		if s.roff >= limit {
 			if last || !s.advance() {
-				return stages.Entry{}, 0, false, nil
+				return Batch{}, 0, false, nil
 			}
 			continue
 		}
@@ -116,12 +114,12 @@ func (s *Spool) Next() (e stages.Entry, end int64, ok bool, err error) {
 				s.log.Error("segment vanished before it was sent; its records are lost", "segment", s.rseg)
 				s.metrics.corrupt.Inc()
 				if !s.advance() {
-					return stages.Entry{}, 0, false, nil
+					return Batch{}, 0, false, nil
 				}
 				continue
 			}
 			if err != nil {
-				return stages.Entry{}, 0, false, fmt.Errorf("opening segment: %w", err)
+				return Batch{}, 0, false, fmt.Errorf("opening segment: %w", err)
 			}
 			s.rf = f
 			s.sc = scanner{f: f, off: s.roff}
@@ -134,19 +132,19 @@ func (s *Spool) Next() (e stages.Entry, end int64, ok bool, err error) {
 			s.roff, s.sc.off = limit, limit
 			continue
 		}
-		entry, appended, err := s.dec.decode(payload)
+		batch, appended, err := decode(payload)
 		s.roff = s.sc.off
 		if err != nil {
 			s.log.Error("record in the spool does not parse; skipped", "segment", s.rseg, "at", s.sc.start, "err", err)
 			s.metrics.corrupt.Inc()
 			continue
 		}
-		s.readInSeg.Add(1)
-		if s.batchN == 0 {
-			s.batchT = appended
-		}
-		s.batchN++
-		return entry, pos(s.rseg, s.roff), true, nil
+		s.readInSeg.Add(int64(batch.Entries))
+		end := pos(s.rseg, s.roff)
+		s.mu.Lock()
+		s.marks = append(s.marks, mark{pos: end, entries: int64(batch.Entries), appended: appended})
+		s.mu.Unlock()
+		return batch, end, true, nil
 	}
 }
 
@@ -191,25 +189,8 @@ func (s *Spool) closeReader() {
 	}
 }
 
-// EndBatch tells the spool that the records read since the last EndBatch
-// form one batch ending at end, which Ack(end) will acknowledge.
-func (s *Spool) EndBatch(end int64) {
-	if s.batchN == 0 {
-		return
-	}
-	s.mu.Lock()
-	s.marks = append(s.marks, mark{pos: end, records: s.batchN, firstAppend: s.batchT})
-	s.mu.Unlock()
-	s.batchN = 0
-}
-
-// Wait blocks until records may have become readable or ctx ends.
-func (s *Spool) Wait(ctx context.Context) {
-	select {
-	case <-s.notify:
-	case <-ctx.Done():
-	}
-}
+// Readable receives a value when records may have become readable.
+func (s *Spool) Readable() <-chan struct{} { return s.notify }
 
 // Ack records that Loki has every record up to end: segments before it are
 // deleted and the position is saved for the next start. The position is
@@ -225,7 +206,7 @@ func (s *Spool) Ack(end int64) {
 	s.ackSeg, s.ackOff = seg, off
 	n := 0
 	for n < len(s.marks) && s.marks[n].pos <= end {
-		s.acked += s.marks[n].records
+		s.acked += s.marks[n].entries
 		n++
 	}
 	s.marks = append(s.marks[:0], s.marks[n:]...)
@@ -279,7 +260,7 @@ func (s *Spool) oldestAgeLocked(now time.Time) time.Duration {
 	if len(s.marks) == 0 {
 		return 0
 	}
-	return now.Sub(s.marks[0].firstAppend)
+	return now.Sub(s.marks[0].appended)
 }
 
 func (s *Spool) updateGauges() {

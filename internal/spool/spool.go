@@ -1,14 +1,17 @@
-// Package spool keeps a client's entries on local disk from the moment they
-// are read until Loki has acknowledged them, so that neither an unreachable
+// Package spool keeps a client's batches on local disk from the moment they
+// are built until Loki has acknowledged them, so that neither an unreachable
 // Loki nor a killed agent loses a line.
 //
-// A spool is a directory of segment files holding checksummed records (see
-// record.go) and a small file, "acked", that says how far Loki has
-// acknowledged. One goroutine appends (Append, then Sync), one reads (Next,
-// Wait); acknowledgements (Ack) may come from a third. Segments that Loki has
-// acknowledged entirely are deleted. On open, the records after the
+// A spool is a directory of segment files holding checksummed records, one
+// compressed push request each (see record.go), and a small file, "acked",
+// that says how far Loki has acknowledged. One goroutine appends (Append,
+// then Sync), one reads (Next, Wait) and acknowledges (Ack). Segments that
+// Loki has acknowledged entirely are deleted. On open, the records after the
 // acknowledged position are replayed, and a record cut short by a crash or
 // power loss at the end of a segment is cut away.
+//
+// Spooling whole batches rather than single entries keeps the cost low: the
+// bytes written are compressed, and a record is sent as it was stored.
 package spool
 
 import (
@@ -27,8 +30,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/promtail-osquery/promtail-osquery/stages"
 )
 
 // WhenFull is what Append does when the spool has reached its size cap.
@@ -73,14 +74,14 @@ type segment struct {
 	id      uint64
 	size    int64 // bytes of complete records, readable
 	records int64
+	entries int64
 }
 
-// mark is a batch of records handed out by the reader and not yet
-// acknowledged.
+// mark is a record handed out by the reader and not yet acknowledged.
 type mark struct {
-	pos         int64
-	records     int64
-	firstAppend time.Time
+	pos      int64
+	entries  int64
+	appended time.Time
 }
 
 // Spool is one client's spool. See the package comment.
@@ -95,7 +96,7 @@ type Spool struct {
 	ackSeg   uint64
 	ackOff   int64
 	marks    []mark
-	appended int64 // records written or replayed since open
+	appended int64 // entries written or replayed since open
 	acked    int64
 	dropped  int64
 	ackFile  *os.File
@@ -109,6 +110,7 @@ type Spool struct {
 	activeSeg    *segment
 	wbuf         []byte
 	wrecords     int64
+	wentries     int64
 	dirInfo      fs.FileInfo
 	lastDirCheck time.Time
 	needNewSeg   bool
@@ -121,13 +123,10 @@ type Spool struct {
 	readInSeg atomic.Int64
 
 	// Reader state, owned by the reading goroutine.
-	rf     *os.File
-	sc     scanner
-	rseg   uint64
-	roff   int64 // offset in rseg of the next record
-	dec    decoder
-	batchN int64
-	batchT time.Time
+	rf   *os.File
+	sc   scanner
+	rseg uint64
+	roff int64 // offset in rseg of the next record
 }
 
 // Open opens or creates the spool in opts.Dir and prepares the records that
@@ -213,13 +212,13 @@ func (s *Spool) load() error {
 	s.appended = replayed
 	if replayed > 0 {
 		s.metrics.replayed.Add(float64(replayed))
-		s.log.Info("replaying records Loki has not acknowledged", "records", replayed, "segments", len(s.segs))
+		s.log.Info("replaying entries Loki has not acknowledged", "entries", replayed, "segments", len(s.segs))
 	}
 	return nil
 }
 
 // scan checks a segment record by record and cuts it after the last good one.
-// It returns the segment and how many of its records are after the
+// It returns the segment and how many of its entries are after the
 // acknowledged position.
 func (s *Spool) scan(id uint64) (*segment, int64, error) {
 	path := s.segmentPath(id)
@@ -236,9 +235,13 @@ func (s *Spool) scan(id uint64) (*segment, int64, error) {
 	var unacked int64
 	sc := scanner{f: f, limit: info.Size()}
 	for {
-		_, err := sc.next()
+		payload, err := sc.next()
 		if errors.Is(err, io.EOF) {
 			break
+		}
+		var b Batch
+		if err == nil {
+			b, _, err = decode(payload)
 		}
 		if err != nil {
 			s.log.Warn("segment ends in a damaged or incomplete record, cutting it there",
@@ -252,9 +255,10 @@ func (s *Spool) scan(id uint64) (*segment, int64, error) {
 			break
 		}
 		if id > s.ackSeg || sc.start >= s.ackOff {
-			unacked++
+			unacked += int64(b.Entries)
 		}
 		seg.records++
+		seg.entries += int64(b.Entries)
 	}
 	seg.size = sc.off
 	return seg, unacked, nil
@@ -309,11 +313,11 @@ func (s *Spool) startSegment() error {
 	return nil
 }
 
-// Append adds e to the records waiting for Sync. Under the Block policy it
-// returns ErrFull, and keeps nothing, when e does not fit.
-func (s *Spool) Append(e *stages.Entry) error {
+// Append adds b to the records waiting for Sync. Under the Block policy it
+// returns ErrFull, and keeps nothing, when b does not fit.
+func (s *Spool) Append(b *Batch) error {
 	before := len(s.wbuf)
-	s.wbuf = appendRecord(s.wbuf, e, time.Now())
+	s.wbuf = appendRecord(s.wbuf, b, time.Now())
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for s.bytes+int64(len(s.wbuf)) > s.opts.MaxSize {
@@ -326,6 +330,7 @@ func (s *Spool) Append(e *stages.Entry) error {
 		}
 	}
 	s.wrecords++
+	s.wentries += int64(b.Entries)
 	return nil
 }
 
@@ -339,7 +344,7 @@ func (s *Spool) dropOldestLocked() bool {
 		return false
 	}
 	seg := s.segs[0]
-	unread := seg.records
+	unread := seg.entries
 	switch rs := s.readSeg.Load(); {
 	case rs == seg.id:
 		unread -= s.readInSeg.Load()
@@ -354,7 +359,7 @@ func (s *Spool) dropOldestLocked() bool {
 	if err := os.Remove(s.segmentPath(seg.id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		s.log.Error("deleting the oldest segment of a full spool", "err", err)
 	}
-	s.log.Warn("spool full, dropped its oldest segment", "segment", seg.id, "records_dropped", unread)
+	s.log.Warn("spool full, dropped its oldest segment", "segment", seg.id, "entries_dropped", unread)
 	return true
 }
 
@@ -386,13 +391,14 @@ func (s *Spool) Sync() error {
 	s.mu.Lock()
 	s.activeSeg.size += int64(len(s.wbuf))
 	s.activeSeg.records += s.wrecords
+	s.activeSeg.entries += s.wentries
 	s.bytes += int64(len(s.wbuf))
-	s.appended += s.wrecords
+	s.appended += s.wentries
 	full := s.activeSeg.size >= s.opts.SegmentSize
 	s.updateGaugesLocked()
 	s.mu.Unlock()
 	s.wbuf = s.wbuf[:0]
-	s.wrecords = 0
+	s.wrecords, s.wentries = 0, 0
 	if cap(s.wbuf) > 4<<20 {
 		s.wbuf = nil
 	}

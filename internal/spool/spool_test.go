@@ -1,7 +1,6 @@
 package spool
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -11,12 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"github.com/prometheus/common/model"
 	"github.com/prometheus/common/promslog"
-
-	"github.com/grafana/loki/pkg/push"
-
-	"github.com/promtail-osquery/promtail-osquery/stages"
 )
 
 func testOptions(dir string) Options {
@@ -32,19 +26,18 @@ func open(t *testing.T, opts Options, m *Metrics) *Spool {
 	return s
 }
 
-func entry(i int) stages.Entry {
-	return stages.Entry{
-		Labels:             model.LabelSet{"job": "osquery", "host": model.LabelValue(fmt.Sprintf("h%d", i%3))},
-		Timestamp:          time.Unix(1_800_000_000, int64(i)),
-		Line:               fmt.Sprintf(`{"n":%d,"pad":"%0100d"}`, i, i),
-		StructuredMetadata: push.LabelsAdapter{{Name: "trace", Value: fmt.Sprint(i)}},
+func batch(i int) Batch {
+	return Batch{
+		Tenant:  fmt.Sprintf("t%d", i%3),
+		Entries: i%5 + 1,
+		Body:    fmt.Appendf(nil, `body %d %0100d`, i, i),
 	}
 }
 
 func write(t *testing.T, s *Spool, from, to int) {
 	t.Helper()
 	for i := from; i < to; i++ {
-		e := entry(i)
+		e := batch(i)
 		if err := s.Append(&e); err != nil {
 			t.Fatal(err)
 		}
@@ -65,17 +58,16 @@ func readAll(t *testing.T, s *Spool, from int) (next int, end int64) {
 	t.Helper()
 	next = from
 	for {
-		e, p, ok, err := s.Next()
+		b, p, ok, err := s.Next()
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !ok {
 			return next, end
 		}
-		want := entry(next)
-		if e.Line != want.Line || !e.Timestamp.Equal(want.Timestamp) || !e.Labels.Equal(want.Labels) ||
-			len(e.StructuredMetadata) != 1 || e.StructuredMetadata[0] != want.StructuredMetadata[0] {
-			t.Fatalf("record %d = %+v, want %+v", next, e, want)
+		want := batch(next)
+		if b.Tenant != want.Tenant || b.Entries != want.Entries || string(b.Body) != string(want.Body) {
+			t.Fatalf("record %d = %+v, want %+v", next, b, want)
 		}
 		next++
 		end = p
@@ -95,13 +87,14 @@ func TestAppendReadAckReplay(t *testing.T) {
 	if len(segs) < 3 {
 		t.Fatalf("only %d segments for 100 records of ~150 bytes at 4 KiB a segment", len(segs))
 	}
-	s.EndBatch(end)
 	// Loki acknowledged the first 40 only: find the position after record 39.
 	s.Ack(posAfter(t, dir, 40))
-	// The records were handed out as one batch: they count as
-	// acknowledged only once the whole batch is.
-	if got := testutil.ToFloat64(m.records.WithLabelValues("test")); got != 100 {
-		t.Fatalf("records gauge = %v, want 100", got)
+	// Records i hold i%5+1 entries: 300 in all, 120 in the first 40.
+	if got := testutil.ToFloat64(m.records.WithLabelValues("test")); got != 180 {
+		t.Fatalf("entries gauge = %v, want 180", got)
+	}
+	if age := s.oldestAgeLocked(time.Now()); age <= 0 {
+		t.Fatalf("oldest unacknowledged age = %v with 60 records waiting", age)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -113,13 +106,12 @@ func TestAppendReadAckReplay(t *testing.T) {
 	if n != 100 {
 		t.Fatalf("replay ended at %d, want 100", n)
 	}
-	if got := testutil.ToFloat64(m.replayed.WithLabelValues("test")); got != 60 {
-		t.Fatalf("replayed = %v, want 60", got)
+	if got := testutil.ToFloat64(m.replayed.WithLabelValues("test")); got != 180 {
+		t.Fatalf("replayed entries = %v, want 180", got)
 	}
-	s.EndBatch(end)
 	s.Ack(end)
 	if got := testutil.ToFloat64(m.records.WithLabelValues("test")); got != 0 {
-		t.Fatalf("records gauge = %v after everything was acknowledged", got)
+		t.Fatalf("entries gauge = %v after everything was acknowledged", got)
 	}
 	segs, _ = segmentIDs(dir)
 	if len(segs) != 1 {
@@ -225,7 +217,7 @@ func TestDamagedRecordSkipsRestOfSegment(t *testing.T) {
 	if lines == 0 || lines >= 100 {
 		t.Fatalf("read %d records after damaging the first segment's first record", lines)
 	}
-	if got := testutil.ToFloat64(m.dropped.WithLabelValues("test", "corrupt")); got == 0 {
+	if got := testutil.ToFloat64(m.corrupt.WithLabelValues("test")); got == 0 {
 		t.Fatal("damage not counted")
 	}
 }
@@ -237,7 +229,7 @@ func TestFullBlocksThenDropsOldest(t *testing.T) {
 	var err error
 	i := 0
 	for ; i < 1000 && err == nil; i++ {
-		e := entry(i)
+		e := batch(i)
 		if err = s.Append(&e); err == nil {
 			err = s.Sync()
 		}
@@ -247,7 +239,6 @@ func TestFullBlocksThenDropsOldest(t *testing.T) {
 	}
 	// Acknowledging everything read makes room.
 	_, end := readAll(t, s, 0)
-	s.EndBatch(end)
 	done := make(chan struct{})
 	go func() { s.WaitRoom(nil); close(done) }()
 	s.Ack(end)
@@ -264,7 +255,7 @@ func TestFullBlocksThenDropsOldest(t *testing.T) {
 	s = open(t, opts, m)
 	defer s.Close()
 	write(t, s, 0, 200)
-	if got := testutil.ToFloat64(m.dropped.WithLabelValues("test", "full")); got == 0 {
+	if got := testutil.ToFloat64(m.dropped.WithLabelValues("test")); got == 0 {
 		t.Fatal("nothing counted as dropped")
 	}
 	if got := testutil.ToFloat64(m.bytes.WithLabelValues("test")); got > float64(opts.MaxSize+opts.SegmentSize) {
@@ -272,8 +263,8 @@ func TestFullBlocksThenDropsOldest(t *testing.T) {
 	}
 	// The reader starts at the oldest kept record and reads to the end.
 	e, _, ok, err := s.Next()
-	if err != nil || !ok || e.Line == entry(0).Line {
-		t.Fatalf("first record after drops: %v %v %q", ok, err, e.Line)
+	if err != nil || !ok || string(e.Body) == string(batch(0).Body) {
+		t.Fatalf("first record after drops: %v %v %q", ok, err, e.Body)
 	}
 }
 
@@ -295,7 +286,7 @@ func TestDiskFullKeepsRecordsAndRecovers(t *testing.T) {
 	if err := os.Symlink("/dev/full", next); err != nil {
 		t.Fatal(err)
 	}
-	e := entry(3)
+	e := batch(3)
 	if err := s.Append(&e); err != nil {
 		t.Fatal(err)
 	}
@@ -315,26 +306,28 @@ func TestDiskFullKeepsRecordsAndRecovers(t *testing.T) {
 	}
 }
 
-func TestWaitWakesOnSync(t *testing.T) {
+func TestReadableAfterSync(t *testing.T) {
 	s := open(t, testOptions(t.TempDir()), NewMetrics(nil))
 	defer s.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
 	errc := make(chan error, 1)
 	go func() {
-		e := entry(0)
-		if err := s.Append(&e); err != nil {
+		b := batch(0)
+		if err := s.Append(&b); err != nil {
 			errc <- err
 			return
 		}
 		errc <- s.Sync()
 	}()
-	s.Wait(ctx)
+	select {
+	case <-s.Readable():
+	case <-time.After(5 * time.Second):
+		t.Fatal("Readable not signalled by Sync")
+	}
 	if err := <-errc; err != nil {
 		t.Fatal(err)
 	}
-	if ctx.Err() != nil {
-		t.Fatal("Wait not woken by Sync")
+	if _, _, ok, err := s.Next(); !ok || err != nil {
+		t.Fatalf("Next after the signal: %v %v", ok, err)
 	}
 }
 
@@ -379,7 +372,7 @@ func TestUncreatableSegmentRecovers(t *testing.T) {
 	if err := os.Mkdir(squatter, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	e := entry(2)
+	e := batch(2)
 	if err := s.Append(&e); err != nil {
 		t.Fatal(err)
 	}
