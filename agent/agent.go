@@ -291,7 +291,7 @@ func stdinLabels(cfg *config.Config) model.LabelSet {
 		host, _ := os.Hostname()
 		return model.LabelSet{"job": "stdin", "hostname": model.LabelValue(host)}
 	}
-	return staticLabels(cfg.ScrapeConfigs[0])
+	return cfg.ScrapeConfigs[0].StaticLabels()
 }
 
 func (a *Agent) readlineLimit(l config.LimitsConfig) *targets.ReadlineLimit {

@@ -2,10 +2,6 @@ package agent
 
 import (
 	"fmt"
-	"strings"
-
-	"github.com/prometheus/common/model"
-	"github.com/prometheus/prometheus/discovery"
 
 	"github.com/promtail-osquery/promtail-osquery/internal/client"
 	"github.com/promtail-osquery/promtail-osquery/internal/config"
@@ -42,28 +38,6 @@ func serverConfig(c config.MainServerConfig) server.Config {
 		TLSMinVersion:   c.TLSMinVersion,
 		TLSCipherSuites: c.TLSCipherSuites,
 	}
-}
-
-// staticLabels merges the labels of a job's static_configs, which is all that
-// -stdin takes from the job besides its pipeline, less the reserved ones.
-func staticLabels(sc config.ScrapeConfig) model.LabelSet {
-	labels := model.LabelSet{}
-	for _, sd := range sc.ServiceDiscoveryConfigs {
-		static, ok := sd.(discovery.StaticConfig)
-		if !ok {
-			continue
-		}
-		for _, group := range static {
-			for name, value := range group.Labels {
-				// __path__ and the like steer file targets; they are not
-				// stream labels.
-				if !strings.HasPrefix(string(name), model.ReservedLabelPrefix) {
-					labels[name] = value
-				}
-			}
-		}
-	}
-	return labels
 }
 
 // targetSource shows the file targets on /ready, /targets and

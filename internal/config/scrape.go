@@ -235,3 +235,25 @@ func renameScrapeType(err error) error {
 	}
 	return err
 }
+
+// StaticLabels merges the labels of the job's static_configs, less the
+// reserved ones (__path__ and the like steer targets; they are not stream
+// labels): what -stdin gives every entry, and what every file of the job
+// carries before relabeling.
+func (c *ScrapeConfig) StaticLabels() model.LabelSet {
+	labels := model.LabelSet{}
+	for _, sd := range c.ServiceDiscoveryConfigs {
+		static, ok := sd.(discovery.StaticConfig)
+		if !ok {
+			continue
+		}
+		for _, group := range static {
+			for name, value := range group.Labels {
+				if !strings.HasPrefix(string(name), model.ReservedLabelPrefix) {
+					labels[name] = value
+				}
+			}
+		}
+	}
+	return labels
+}

@@ -246,7 +246,7 @@ func (f *Facts) addConfig(file string, cfg *config.Config, inputs []Input, reg p
 	}
 	for _, sc := range cfg.ScrapeConfigs {
 		sets := read[sc.JobName]
-		static := staticLabels(sc)
+		static := sc.StaticLabels()
 		for _, set := range sets {
 			for n, v := range set {
 				from := fmt.Sprintf("added by the file target of job %q in %s", sc.JobName, file)
@@ -285,25 +285,6 @@ func (f *Facts) addConfig(file string, cfg *config.Config, inputs []Input, reg p
 		}
 	}
 	return nil
-}
-
-// staticLabels are a job's static_configs labels that reach the stream.
-func staticLabels(sc config.ScrapeConfig) model.LabelSet {
-	out := model.LabelSet{}
-	for _, sd := range sc.ServiceDiscoveryConfigs {
-		static, ok := sd.(discovery.StaticConfig)
-		if !ok {
-			continue
-		}
-		for _, g := range static {
-			for n, v := range g.Labels {
-				if !strings.HasPrefix(string(n), model.ReservedLabelPrefix) {
-					out[n] = v
-				}
-			}
-		}
-	}
-	return out
 }
 
 // noPositions starts every file at its beginning and keeps nothing.
