@@ -127,3 +127,23 @@ func TestSpoolSettlesOnDiskAndReplays(t *testing.T) {
 	})
 	m.Stop()
 }
+
+// With spools, a client whose Loki is down keeps its backlog on disk while
+// the other client goes on shipping.
+func TestSpoolIsolatesClients(t *testing.T) {
+	dir := t.TempDir()
+	down := newFakeLoki(t, status(http.StatusServiceUnavailable))
+	up := newFakeLoki(t, status(http.StatusNoContent))
+	downCfg, upCfg := testConfig(t, down.srv.URL), testConfig(t, up.srv.URL)
+	downCfg.Name, upCfg.Name = "down", "up"
+	opts := Options{FlushTimeout: 200 * time.Millisecond, Spool: &SpoolOptions{Dir: dir, SegmentSize: 64 << 10, MaxSize: 1 << 20, SyncEachBatch: true}}
+	m, _ := startManager(t, opts, downCfg, upCfg)
+	for round := range 20 {
+		done := sendWithAck(m, 10)
+		eventually(t, "the entries to be spooled by both clients", done.Load)
+		eventually(t, "the healthy client to ship them", func() bool { return len(up.allEntries()) == 10*(round+1) })
+	}
+	if down.requests() == 0 {
+		t.Fatal("the client of the dead Loki never tried")
+	}
+}
