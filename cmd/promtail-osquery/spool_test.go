@@ -138,8 +138,9 @@ func TestSpoolRidesOutLokiOutage(t *testing.T) {
 }
 
 // The agent is killed with SIGKILL at random moments while lines are written
-// and the file is rotated; after the last restart every line has arrived at
-// least once, and each kill duplicated at most about one batch.
+// and the file is rotated (a kill may fall between a rename and the agent
+// noticing it); after the last restart every line has arrived at least once,
+// and each kill duplicated at most about one batch.
 func TestSpoolKillNineLosesNothing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("writes 100k lines with kills; skipped with -short")
@@ -159,25 +160,15 @@ func TestSpoolKillNineLosesNothing(t *testing.T) {
 	agent := startAgent(t, nil, "-config.file="+cfg)
 	kills := 0
 	nextKill := time.Now().Add(time.Duration(300+rng.IntN(1200)) * time.Millisecond)
-	rotated := ""
 	for i := 0; i < total; i += chunk {
 		if i > 0 && i%rotateEvery == 0 {
-			rotated = logFile + "." + strconv.Itoa(i/rotateEvery)
-			if err := os.Rename(logFile, rotated); err != nil {
+			if err := os.Rename(logFile, logFile+"."+strconv.Itoa(i/rotateEvery)); err != nil {
 				t.Fatal(err)
 			}
 		}
 		appendLines(t, logFile, "kill", i, i+chunk)
 		time.Sleep(60 * time.Millisecond)
-		// A rename while the agent is down is a rotation it cannot follow
-		// (positions are saved by path, as Promtail's): a kill waits until
-		// the saved positions show the agent followed the last one.
-		if rotated != "" {
-			if saved, _ := os.ReadFile(filepath.Join(dir, "positions.yaml")); strings.Contains(string(saved), rotated+":") {
-				rotated = ""
-			}
-		}
-		if time.Now().After(nextKill) && rotated == "" {
+		if time.Now().After(nextKill) {
 			agent.cmd.Process.Kill()
 			<-agent.done
 			kills++
@@ -198,13 +189,17 @@ func TestSpoolKillNineLosesNothing(t *testing.T) {
 		}
 		dups += n - 1
 	}
-	perBatch := batchSize/len("kill 99999") + 1
-	t.Logf("%d kills, %d duplicates (bound %d per kill)", kills, dups, perBatch)
+	// A kill duplicates the batch Loki took but the spool had not yet
+	// marked as sent, and the lines spooled since the positions file was
+	// last written (it is written within 100 ms of each spooled batch; the
+	// test writes about 8,000 lines a second).
+	perKill := batchSize/len("kill 99999") + 1 + 800
+	t.Logf("%d kills, %d duplicates (bound %d per kill)", kills, dups, perKill)
 	if kills == 0 {
 		t.Fatal("the agent was never killed")
 	}
-	if dups > kills*perBatch {
-		t.Fatalf("%d duplicates after %d kills, more than one batch (%d lines) per kill", dups, kills, perBatch)
+	if dups > kills*perKill {
+		t.Fatalf("%d duplicates after %d kills, more than %d per kill", dups, kills, perKill)
 	}
 }
 

@@ -294,6 +294,10 @@ func (noPositions) Get(string) (int64, error) { return 0, nil }
 func (noPositions) GetString(string) string   { return "" }
 func (noPositions) Put(string, int64)         {}
 func (noPositions) Remove(string)             {}
+func (noPositions) PutString(string, string)  {}
+func (noPositions) Snapshot() map[string]string {
+	return nil
+}
 
 // runFileTargets runs the file jobs of cfg with each static __path__ pointed
 // at a scratch file holding one line, and returns the labels each job's

@@ -55,6 +55,20 @@ const (
 	journalKeyPrefix = "journal-"
 )
 
+// identityKeyPrefix marks the entry that records which file (device and
+// inode) a path's offset belongs to. Promtail keys positions by path alone,
+// so a file rotated while the agent was stopped was read again whole, and the
+// new file under the old name from the old offset; with the identity the
+// agent recognises both. Promtail ignores such keys, as it finds no file by
+// that name.
+const identityKeyPrefix = "file-identity:"
+
+// IdentityKey is the key under which a file target records the identity of
+// the file whose offset is saved under path.
+func IdentityKey(path string) string {
+	return identityKeyPrefix + path
+}
+
 // CursorKey names a position that is not a file offset. Targets that are not file targets must build
 // their keys with it, otherwise the periodic sync takes the key for a vanished file and drops it.
 func CursorKey(name string) string {
@@ -334,7 +348,7 @@ func (p *Positions) dropVanishedFiles() {
 
 	var vanished []string
 	for k := range files {
-		_, err := os.Stat(k)
+		_, err := os.Stat(strings.TrimPrefix(k, identityKeyPrefix))
 		switch {
 		case err == nil:
 		case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOTDIR):

@@ -95,6 +95,14 @@ func (p *memPositions) Put(path string, offset int64) {
 	p.mu.Unlock()
 }
 
+func (p *memPositions) PutString(key, value string) {
+	p.mu.Lock()
+	p.m[key] = value
+	p.mu.Unlock()
+}
+
+func (p *memPositions) Snapshot() map[string]string { return p.snapshot() }
+
 func (p *memPositions) Remove(key string) {
 	p.mu.Lock()
 	delete(p.m, key)

@@ -57,7 +57,10 @@ type Positions interface {
 	// GetString returns "" when nothing is saved for key.
 	GetString(key string) string
 	Put(path string, offset int64)
+	PutString(key, value string)
 	Remove(key string)
+	// Snapshot returns every saved key and value.
+	Snapshot() map[string]string
 }
 
 // ManagerOptions configures a Manager.

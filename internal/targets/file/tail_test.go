@@ -608,3 +608,47 @@ func TestStopWaitsForEveryGoroutine(t *testing.T) {
 		t.Fatal("a file is still open after Stop")
 	}
 }
+
+// A file rotated while the agent was stopped (renamed to a name the glob
+// still matches, a new file under the old name) is recognised by its saved
+// identity: the rotated file continues at its offset, the new one is read
+// from its start. Promtail, keying positions by path, reads the rotated file
+// again whole and the new file from the old offset.
+func TestRotationWhileStopped(t *testing.T) {
+	h := newHarness(t)
+	path := h.path("app.log")
+	appendFile(t, path, numbered("old", 0, 50))
+	h.start(pathJob(h.path("app.log*")))
+	h.waitLines(50)
+	h.m.Stop()
+
+	rotated := path + ".1"
+	if err := os.Rename(path, rotated); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, rotated, numbered("late", 0, 5))
+	appendFile(t, path, numbered("new", 0, 300)) // longer than the old offset
+
+	h2 := newHarness(t)
+	h2.pos = h.pos
+	h2.start(pathJob(h.path("app.log*")))
+	h2.waitLines(305)
+	time.Sleep(3 * h.syncPeriod)
+	assertExactlyOnce(t, h2.out.lines(), splitLines(numbered("late", 0, 5)+numbered("new", 0, 300)))
+}
+
+// A positions file written by Promtail has no identities: offsets are taken
+// by path, as Promtail does.
+func TestPromtailPositionsWithoutIdentity(t *testing.T) {
+	h := newHarness(t)
+	path := h.path("app.log")
+	appendFile(t, path, numbered("seen", 0, 10)+numbered("unseen", 0, 5))
+	h.pos = newMemPositions(map[string]string{path: fmt.Sprint(len(numbered("seen", 0, 10)))})
+	h.start(pathJob(path))
+	h.waitLines(5)
+	time.Sleep(3 * h.watch.MaxPollFrequency)
+	assertExactlyOnce(t, h.out.lines(), splitLines(numbered("unseen", 0, 5)))
+	if h.pos.snapshot()["file-identity:"+path] == "" {
+		t.Fatal("the file's identity was not saved beside its offset")
+	}
+}

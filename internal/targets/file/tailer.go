@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/promtail-osquery/promtail-osquery/internal/api"
+	"github.com/promtail-osquery/promtail-osquery/internal/positions"
 	"github.com/promtail-osquery/promtail-osquery/stages"
 )
 
@@ -138,6 +139,7 @@ func (r *tailer) rehome(path string, pm *pathMetrics) *pathMetrics {
 	old := r.pm
 	r.key, r.pm, r.attached, r.lostPath = path, pm, true, true
 	r.t.m.pos.Put(path, r.acked.Load())
+	r.t.m.pos.PutString(positions.IdentityKey(path), r.id.String())
 	pm.readBytes.Set(float64(r.offset.Load()))
 	pm.fileBytes.Set(float64(r.size.Load()))
 	r.mu.Unlock()

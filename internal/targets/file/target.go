@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/promtail-osquery/promtail-osquery/internal/api"
+	"github.com/promtail-osquery/promtail-osquery/internal/positions"
 )
 
 const filenameLabel = model.LabelName("filename")
@@ -49,8 +51,11 @@ type target struct {
 	predecessor map[string]*tailer // reader that lost a path still draining
 	seen        map[string]struct{}
 	resume      map[fileID]int64
-	notes       map[string]string // why a path is not read, logged once
-	synced      bool
+	// savedIDs maps the file identities in the positions file at start to
+	// their saved path and offset (see savedUnderOtherName).
+	savedIDs map[string]savedPosition
+	notes    map[string]string // why a path is not read, logged once
+	synced   bool
 	// fromEnd: files without a saved position found by the first sync start
 	// at their end (tail_from_end). Only targets of the initial discovery get
 	// it: a target discovered later (a new pod) is new, and so are its files.
@@ -447,6 +452,7 @@ func (t *target) pathLost(path string) {
 	_, err := os.Stat(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		t.m.pos.Remove(path)
+		t.m.pos.Remove(positions.IdentityKey(path))
 		return
 	}
 	// Something else has the name now; a check opens it if it matches.
@@ -500,6 +506,7 @@ func (t *target) open(path string) {
 	t.seen[path] = struct{}{}
 	delete(t.notes, path)
 	t.m.pos.Put(path, start)
+	t.m.pos.PutString(positions.IdentityKey(path), id.String())
 	pm.readBytes.Set(float64(start))
 	pm.fileBytes.Set(float64(size))
 	t.m.metrics.filesActive.Inc()
@@ -521,6 +528,20 @@ func (t *target) startOffset(path string, id fileID, f *os.File, size int64) int
 		// position is that file's, and everything in this one is new.
 		return 0
 	}
+	savedID := t.m.pos.GetString(positions.IdentityKey(path))
+	if savedID != id.String() {
+		// The saved offset, if any, belongs to another file: this one was
+		// rotated in, or away from another name, while we were not looking.
+		if from, off, ok := t.savedUnderOtherName(path, id, size); ok {
+			t.log.Info("file was renamed while the agent was stopped, continuing where it was",
+				"from", from, "to", path, "offset", off)
+			return off
+		}
+		if savedID != "" {
+			t.log.Info("file was replaced while the agent was stopped, reading the new one from the start", "path", path)
+			return 0
+		}
+	}
 	if t.m.pos.GetString(path) == "" {
 		if t.fromEnd && !t.synced {
 			return lastLineStart(f, size, t.job.format.sep)
@@ -537,6 +558,38 @@ func (t *target) startOffset(path string, id fileID, f *os.File, size int64) int
 		return 0
 	}
 	return off
+}
+
+// savedPosition is a file's saved offset found through its identity.
+type savedPosition struct {
+	path   string
+	offset int64
+}
+
+// savedUnderOtherName looks for the file id among the identities saved for
+// other paths: a file renamed while the agent was stopped. Its offset must
+// still fit in the file. The saved identities are read once, before any file
+// is opened, as opening a new file under an old name replaces what was saved
+// for that name.
+func (t *target) savedUnderOtherName(path string, id fileID, size int64) (string, int64, bool) {
+	if t.savedIDs == nil {
+		t.savedIDs = map[string]savedPosition{}
+		for key, value := range t.m.pos.Snapshot() {
+			p, ok := strings.CutPrefix(key, positions.IdentityKey(""))
+			if !ok {
+				continue
+			}
+			if off, err := t.m.pos.Get(p); err == nil && t.m.pos.GetString(p) != "" {
+				t.savedIDs[value] = savedPosition{path: p, offset: off}
+			}
+		}
+	}
+	saved, ok := t.savedIDs[id.String()]
+	if !ok || saved.path == path || saved.offset < 0 || saved.offset > size {
+		return "", 0, false
+	}
+	delete(t.savedIDs, id.String())
+	return saved.path, saved.offset, true
 }
 
 // lastLineStart finds where the last line of the file starts, so that
