@@ -29,6 +29,7 @@ import (
 	"github.com/promtail-osquery/promtail-osquery/internal/server"
 	"github.com/promtail-osquery/promtail-osquery/internal/targets"
 	"github.com/promtail-osquery/promtail-osquery/internal/targets/file"
+	"github.com/promtail-osquery/promtail-osquery/internal/targets/lokipush"
 	"github.com/promtail-osquery/promtail-osquery/internal/targets/stdin"
 	"github.com/promtail-osquery/promtail-osquery/stages"
 )
@@ -58,6 +59,7 @@ type Options struct {
 type metrics struct {
 	client        *client.Metrics
 	file          *file.Metrics
+	push          *lokipush.Metrics
 	server        *server.Metrics
 	drops         *stages.DropMetrics
 	reloadSuccess prometheus.Counter
@@ -72,6 +74,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		client: client.NewMetrics(reg),
 		file:   file.NewMetrics(reg),
+		push:   lokipush.NewMetrics(reg),
 		server: server.NewMetrics(reg),
 		drops:  drops,
 		reloadSuccess: prometheus.NewCounter(prometheus.CounterOpts{
@@ -112,7 +115,12 @@ type generation struct {
 	sink      sink
 	jobs      []*targets.JobPipeline
 	files     *file.Manager
+	// listeners are the targets of the other kinds (push receivers,
+	// network listeners); each stops and waits for itself.
+	listeners []stopper
 }
+
+type stopper interface{ Stop() }
 
 // sink is where pipelines send entries: the Loki clients, or the dry-run
 // printer.
@@ -228,7 +236,7 @@ func (a *Agent) start(cfg *config.Config, kept *positions.Positions) (gen *gener
 	for _, sc := range cfg.ScrapeConfigs {
 		kind := sc.Kind()
 		switch kind {
-		case config.KindFile:
+		case config.KindFile, config.KindPushAPI:
 		case config.KindNone:
 			return gen, fmt.Errorf("no valid target scrape config defined for %q", sc.JobName)
 		default:
@@ -236,11 +244,19 @@ func (a *Agent) start(cfg *config.Config, kept *positions.Positions) (gen *gener
 		}
 		job, err := a.jobPipeline(sc, gen.sink, limit)
 		if err != nil {
-			return gen, fmt.Errorf("failed to make file target manager: %w", err)
+			return gen, fmt.Errorf("job %q: %w", sc.JobName, err)
 		}
 		gen.jobs = append(gen.jobs, job)
-		handlers[sc.JobName] = job
-		fileJobs = append(fileJobs, sc)
+		if kind == config.KindFile {
+			handlers[sc.JobName] = job
+			fileJobs = append(fileJobs, sc)
+			continue
+		}
+		listener, err := a.startListener(sc, job)
+		if err != nil {
+			return gen, err
+		}
+		gen.listeners = append(gen.listeners, listener)
 	}
 	gen.files, err = file.NewManager(file.ManagerOptions{
 		Logger:        a.logger.With("component", "file_target"),
@@ -255,6 +271,17 @@ func (a *Agent) start(cfg *config.Config, kept *positions.Positions) (gen *gener
 		return gen, fmt.Errorf("failed to make file target manager: %w", err)
 	}
 	return gen, nil
+}
+
+// startListener starts the target of a job that receives its entries
+// instead of reading files.
+func (a *Agent) startListener(sc config.ScrapeConfig, job api.EntryHandler) (stopper, error) {
+	switch sc.Kind() {
+	case config.KindPushAPI:
+		return lokipush.New(a.logger.With("component", "loki_push_api", "job", sc.JobName), a.metrics.push, sc.JobName, sc.PushAPI, sc.RelabelConfigs, job)
+	default:
+		return nil, fmt.Errorf("job %q: %s targets are not supported yet", sc.JobName, sc.Kind())
+	}
 }
 
 func (a *Agent) jobPipeline(sc config.ScrapeConfig, next api.EntryHandler, limit *targets.ReadlineLimit) (*targets.JobPipeline, error) {
@@ -355,19 +382,25 @@ const readerStopGrace = 2 * time.Second
 // first (their last positions are recorded), then pipelines (held entries are
 // flushed), then the sink (batches are sent), then positions (written last).
 func (g *generation) stop() {
-	if g.files != nil {
+	if g.files != nil || len(g.listeners) > 0 {
 		stopped := make(chan struct{})
 		go func() {
-			g.files.Stop()
+			if g.files != nil {
+				g.files.Stop()
+			}
+			for _, l := range g.listeners {
+				l.Stop()
+			}
 			close(stopped)
 		}()
 		select {
 		case <-stopped:
 		case <-time.After(readerStopGrace):
-			// A reader is blocked handing an entry to clients that cannot take
-			// one (Loki down, every queue full). Stopping the clients releases
-			// it: what they hold is sent within their flush timeout or counted
-			// as dropped, instead of the agent never exiting.
+			// A reader or a receiver is blocked handing an entry to clients
+			// that cannot take one (Loki down, every queue full). Stopping the
+			// clients releases it: what they hold is sent within their flush
+			// timeout, left in the spool, or counted as dropped, instead of
+			// the agent never exiting.
 			g.sink.Stop()
 			<-stopped
 		}
