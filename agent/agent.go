@@ -31,6 +31,7 @@ import (
 	"github.com/promtail-osquery/promtail-osquery/internal/targets/file"
 	"github.com/promtail-osquery/promtail-osquery/internal/targets/lokipush"
 	"github.com/promtail-osquery/promtail-osquery/internal/targets/stdin"
+	"github.com/promtail-osquery/promtail-osquery/internal/targets/syslog"
 	"github.com/promtail-osquery/promtail-osquery/stages"
 )
 
@@ -60,6 +61,7 @@ type metrics struct {
 	client        *client.Metrics
 	file          *file.Metrics
 	push          *lokipush.Metrics
+	syslog        *syslog.Metrics
 	server        *server.Metrics
 	drops         *stages.DropMetrics
 	reloadSuccess prometheus.Counter
@@ -75,6 +77,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		client: client.NewMetrics(reg),
 		file:   file.NewMetrics(reg),
 		push:   lokipush.NewMetrics(reg),
+		syslog: syslog.NewMetrics(reg),
 		server: server.NewMetrics(reg),
 		drops:  drops,
 		reloadSuccess: prometheus.NewCounter(prometheus.CounterOpts{
@@ -236,7 +239,7 @@ func (a *Agent) start(cfg *config.Config, kept *positions.Positions) (gen *gener
 	for _, sc := range cfg.ScrapeConfigs {
 		kind := sc.Kind()
 		switch kind {
-		case config.KindFile, config.KindPushAPI:
+		case config.KindFile, config.KindPushAPI, config.KindSyslog:
 		case config.KindNone:
 			return gen, fmt.Errorf("no valid target scrape config defined for %q", sc.JobName)
 		default:
@@ -279,6 +282,8 @@ func (a *Agent) startListener(sc config.ScrapeConfig, job api.EntryHandler) (sto
 	switch sc.Kind() {
 	case config.KindPushAPI:
 		return lokipush.New(a.logger.With("component", "loki_push_api", "job", sc.JobName), a.metrics.push, sc.JobName, sc.PushAPI, sc.RelabelConfigs, job)
+	case config.KindSyslog:
+		return syslog.New(a.logger.With("component", "syslog", "job", sc.JobName), a.metrics.syslog, sc.JobName, sc.Syslog, sc.RelabelConfigs, job)
 	default:
 		return nil, fmt.Errorf("job %q: %s targets are not supported yet", sc.JobName, sc.Kind())
 	}

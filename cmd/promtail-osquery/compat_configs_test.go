@@ -20,7 +20,6 @@ const compatConfigsDir = "../../../shared/compat/configs"
 var unsupportedTargetKinds = map[string]string{
 	"gelf-and-heroku-jobs": "gelf targets are not supported yet",
 	"journal-job":          "journal targets are not supported yet",
-	"syslog-job":           "syslog targets are not supported yet",
 }
 
 type compatResult struct {
