@@ -30,6 +30,7 @@ import (
 	"github.com/promtail-osquery/promtail-osquery/internal/targets"
 	"github.com/promtail-osquery/promtail-osquery/internal/targets/file"
 	"github.com/promtail-osquery/promtail-osquery/internal/targets/lokipush"
+	"github.com/promtail-osquery/promtail-osquery/internal/targets/osquerytls"
 	"github.com/promtail-osquery/promtail-osquery/internal/targets/stdin"
 	"github.com/promtail-osquery/promtail-osquery/internal/targets/syslog"
 	"github.com/promtail-osquery/promtail-osquery/stages"
@@ -62,6 +63,7 @@ type metrics struct {
 	file          *file.Metrics
 	push          *lokipush.Metrics
 	syslog        *syslog.Metrics
+	osqueryTLS    *osquerytls.Metrics
 	server        *server.Metrics
 	drops         *stages.DropMetrics
 	reloadSuccess prometheus.Counter
@@ -74,12 +76,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return nil, err
 	}
 	m := &metrics{
-		client: client.NewMetrics(reg),
-		file:   file.NewMetrics(reg),
-		push:   lokipush.NewMetrics(reg),
-		syslog: syslog.NewMetrics(reg),
-		server: server.NewMetrics(reg),
-		drops:  drops,
+		client:     client.NewMetrics(reg),
+		file:       file.NewMetrics(reg),
+		push:       lokipush.NewMetrics(reg),
+		syslog:     syslog.NewMetrics(reg),
+		osqueryTLS: osquerytls.NewMetrics(reg),
+		server:     server.NewMetrics(reg),
+		drops:      drops,
 		reloadSuccess: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "promtail", Name: "config_reload_success_total",
 			Help: "Number of reload success times.",
@@ -239,7 +242,7 @@ func (a *Agent) start(cfg *config.Config, kept *positions.Positions) (gen *gener
 	for _, sc := range cfg.ScrapeConfigs {
 		kind := sc.Kind()
 		switch kind {
-		case config.KindFile, config.KindPushAPI, config.KindSyslog:
+		case config.KindFile, config.KindPushAPI, config.KindSyslog, config.KindOsqueryTLS:
 		case config.KindNone:
 			return gen, fmt.Errorf("no valid target scrape config defined for %q", sc.JobName)
 		default:
@@ -284,6 +287,8 @@ func (a *Agent) startListener(sc config.ScrapeConfig, job api.EntryHandler) (sto
 		return lokipush.New(a.logger.With("component", "loki_push_api", "job", sc.JobName), a.metrics.push, sc.JobName, sc.PushAPI, sc.RelabelConfigs, job)
 	case config.KindSyslog:
 		return syslog.New(a.logger.With("component", "syslog", "job", sc.JobName), a.metrics.syslog, sc.JobName, sc.Syslog, sc.RelabelConfigs, job)
+	case config.KindOsqueryTLS:
+		return osquerytls.New(a.logger.With("component", "osquery_tls", "job", sc.JobName), a.metrics.osqueryTLS, sc.JobName, sc.OsqueryTLS, sc.RelabelConfigs, job)
 	default:
 		return nil, fmt.Errorf("job %q: %s targets are not supported yet", sc.JobName, sc.Kind())
 	}

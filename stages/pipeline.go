@@ -19,6 +19,7 @@ type Pipeline struct {
 	stages   []Stage
 	names    []string
 	nexts    []func(*Entry) // nexts[i] is what stage i calls for each entry it passes on
+	ack      *Ack           // the Ack of the entry being processed
 	out      func(*Entry)
 	flushers []int
 	interval time.Duration
@@ -61,7 +62,15 @@ func NewPipeline(items []any, opts Options) (*Pipeline, error) {
 	p.nexts = make([]func(*Entry), len(p.stages))
 	for i := range p.stages {
 		if i == len(p.stages)-1 {
-			p.nexts[i] = func(e *Entry) { p.out(e) }
+			p.nexts[i] = func(e *Entry) {
+				// An entry a stage built anew (a split row, say) without
+				// the Ack of the entry it came from would let the source
+				// count that entry as safe too early.
+				if e.Ack == nil {
+					e.Ack = p.ack
+				}
+				p.out(e)
+			}
 			continue
 		}
 		st, next := p.stages[i+1], &p.nexts[i+1]
@@ -158,7 +167,9 @@ func (p *Pipeline) run(e *Entry, out func(*Entry)) {
 		return
 	}
 	p.out = out
+	p.ack = e.Ack
 	p.stages[0].Process(e, p.nexts[0])
+	p.ack = nil
 }
 
 // Flush gives every stage that holds entries back a chance to emit them: those

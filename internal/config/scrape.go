@@ -33,6 +33,8 @@ type ScrapeConfig struct {
 	GELF           *GELFConfig           `yaml:"gelf,omitempty"`
 	Cloudflare     *CloudflareConfig     `yaml:"cloudflare,omitempty"`
 	HerokuDrain    *HerokuDrainConfig    `yaml:"heroku_drain,omitempty"`
+	// OsqueryTLS is not a Promtail kind: osqueryd's TLS logger sends here.
+	OsqueryTLS *OsqueryTLSConfig `yaml:"osquery_tls,omitempty"`
 
 	RelabelConfigs []*relabel.Config    `yaml:"relabel_configs,omitempty"`
 	Encoding       string               `yaml:"encoding,omitempty"`
@@ -98,6 +100,8 @@ const (
 	KindCloudflare
 	KindDocker
 	KindHerokuDrain
+	// KindOsqueryTLS is ours, last so that Promtail's kinds keep their order.
+	KindOsqueryTLS
 )
 
 var kindNames = [...]string{
@@ -114,6 +118,7 @@ var kindNames = [...]string{
 	KindCloudflare:     "cloudflare",
 	KindDocker:         "docker_sd_configs",
 	KindHerokuDrain:    "heroku_drain",
+	KindOsqueryTLS:     "osquery_tls",
 }
 
 // String is the YAML key that selects the kind. KindFile, which any of
@@ -154,6 +159,8 @@ func (c *ScrapeConfig) Kind() TargetKind {
 		return KindDocker
 	case c.HerokuDrain != nil:
 		return KindHerokuDrain
+	case c.OsqueryTLS != nil:
+		return KindOsqueryTLS
 	}
 	return KindNone
 }

@@ -75,6 +75,10 @@ func (c *ScrapeConfig) validate(stdin bool) error {
 		if err := c.Syslog.validate(); err != nil {
 			return fmt.Errorf("job %q: %w", c.JobName, err)
 		}
+	case KindOsqueryTLS:
+		if err := c.OsqueryTLS.Validate(); err != nil {
+			return fmt.Errorf("job %q: %w", c.JobName, err)
+		}
 	}
 	return nil
 }

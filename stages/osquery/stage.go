@@ -347,6 +347,7 @@ func (s *Stage) startOutput(e *stages.Entry) *stages.Entry {
 	o.Timestamp = e.Timestamp
 	o.Line = e.Line
 	o.StructuredMetadata = slices.Clone(e.StructuredMetadata)
+	o.Ack = e.Ack
 	return o
 }
 

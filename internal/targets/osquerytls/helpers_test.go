@@ -1,0 +1,454 @@
+package osquerytls
+
+import (
+	"bytes"
+	"compress/gzip"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/prometheus/model/relabel"
+
+	"github.com/promtail-osquery/promtail-osquery/internal/api"
+	"github.com/promtail-osquery/promtail-osquery/internal/config"
+	"github.com/promtail-osquery/promtail-osquery/stages"
+)
+
+// testPKI is a CA and a server certificate for 127.0.0.1 it signed, written to
+// files as the agent reads them, plus a client certificate for mutual TLS.
+type testPKI struct {
+	certFile, keyFile string
+	clientCert        tls.Certificate
+	clientCAFile      string // the CA that signed clientCert
+	pool              *x509.CertPool
+}
+
+func newTestPKI(t testing.TB) *testPKI {
+	t.Helper()
+	dir := t.TempDir()
+	ca, caKey := makeCA(t, "osquery-tls test CA")
+	serverDER, serverKey := makeLeaf(t, ca, caKey, "agent", x509.ExtKeyUsageServerAuth, net.IPv4(127, 0, 0, 1))
+	clientCA, clientCAKey := makeCA(t, "osquery-tls test client CA")
+	clientDER, clientKey := makeLeaf(t, clientCA, clientCAKey, "osqueryd", x509.ExtKeyUsageClientAuth, nil)
+
+	p := &testPKI{
+		certFile:     filepath.Join(dir, "agent.pem"),
+		keyFile:      filepath.Join(dir, "agent.key"),
+		clientCAFile: filepath.Join(dir, "client-ca.pem"),
+		pool:         x509.NewCertPool(),
+	}
+	writePEM(t, p.certFile, "CERTIFICATE", serverDER)
+	writePEM(t, p.keyFile, "EC PRIVATE KEY", marshalKey(t, serverKey))
+	writePEM(t, p.clientCAFile, "CERTIFICATE", clientCA.Raw)
+	p.pool.AddCert(ca)
+	p.clientCert = tls.Certificate{Certificate: [][]byte{clientDER}, PrivateKey: clientKey}
+	return p
+}
+
+func makeCA(t testing.TB, name string) (*x509.Certificate, *ecdsa.PrivateKey) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: name},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert, key
+}
+
+func makeLeaf(t testing.TB, ca *x509.Certificate, caKey *ecdsa.PrivateKey, name string, usage x509.ExtKeyUsage, ip net.IP) ([]byte, *ecdsa.PrivateKey) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()),
+		Subject:      pkix.Name{CommonName: name},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
+	}
+	if ip != nil {
+		tmpl.IPAddresses = []net.IP{ip}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return der, key
+}
+
+func marshalKey(t testing.TB, key *ecdsa.PrivateKey) []byte {
+	t.Helper()
+	der, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return der
+}
+
+func writePEM(t testing.TB, path, kind string, der []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: kind, Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+const testSecret = "s3cret-enroll-value"
+
+// testEnv is one target with its files, metrics and collector.
+type testEnv struct {
+	t       testing.TB
+	pki     *testPKI
+	dir     string
+	cfg     config.OsqueryTLSConfig
+	reg     *prometheus.Registry
+	m       *Metrics
+	relabel []*relabel.Config
+	sink    *collector
+	// handler, when set, receives the entries instead of sink (a pipeline
+	// that ends in sink).
+	handler api.EntryHandler
+	target  *Target
+}
+
+// newEnv prepares a TLS target's files; adjust cfg, then call start.
+func newEnv(t testing.TB) *testEnv {
+	t.Helper()
+	dir := t.TempDir()
+	pki := newTestPKI(t)
+	secretFile := filepath.Join(dir, "enroll.secret")
+	// osqueryd trims the secret file; so does the agent.
+	if err := os.WriteFile(secretFile, []byte("  "+testSecret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	e := &testEnv{
+		t:   t,
+		pki: pki,
+		dir: dir,
+		cfg: config.OsqueryTLSConfig{
+			ListenAddress:    "127.0.0.1:0",
+			TLSCertFile:      pki.certFile,
+			TLSKeyFile:       pki.keyFile,
+			EnrollSecretFile: secretFile,
+			NodeKeysFile:     filepath.Join(dir, "state", "nodes.json"),
+			AckTimeout:       5 * time.Second,
+		},
+		reg:  reg,
+		m:    NewMetrics(reg),
+		sink: &collector{},
+	}
+	return e
+}
+
+func (e *testEnv) start() *Target {
+	e.t.Helper()
+	var h api.EntryHandler = e.sink
+	if e.handler != nil {
+		h = e.handler
+	}
+	tg, err := New(slog.New(slog.DiscardHandler), e.m, "osquery", &e.cfg, e.relabel, h)
+	if err != nil {
+		e.t.Fatalf("New: %v", err)
+	}
+	e.target = tg
+	e.t.Cleanup(tg.Stop)
+	return tg
+}
+
+// restart stops the target and starts a new one on the same files and port,
+// as a config reload or an agent restart does.
+func (e *testEnv) restart() {
+	e.t.Helper()
+	addr := e.target.Addr().String()
+	e.target.Stop()
+	e.cfg.ListenAddress = addr
+	e.start()
+}
+
+func (e *testEnv) baseURL() string {
+	scheme := "https"
+	if e.cfg.InsecurePlainHTTP {
+		scheme = "http"
+	}
+	return scheme + "://" + e.target.Addr().String()
+}
+
+// osqueryd returns a simulated osqueryd that trusts the test CA.
+func (e *testEnv) osqueryd(host string) *fakeOsqueryd {
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: e.pki.pool, MinVersion: tls.VersionTLS12}}
+	e.t.Cleanup(tr.CloseIdleConnections)
+	return &fakeOsqueryd{
+		t:      e.t,
+		client: &http.Client{Transport: tr, Timeout: 16 * time.Second},
+		base:   e.baseURL(),
+		secret: testSecret,
+		host:   host,
+	}
+}
+
+func (e *testEnv) counter(name string, labelValues ...string) float64 {
+	e.t.Helper()
+	var vec *prometheus.CounterVec
+	switch name {
+	case "enrollments":
+		vec = e.m.enrollments
+	case "requests":
+		vec = e.m.requests
+	case "records":
+		vec = e.m.records
+	case "rejected":
+		vec = e.m.rejected
+	default:
+		e.t.Fatalf("no metric %s", name)
+	}
+	return testutil.ToFloat64(vec.WithLabelValues(labelValues...))
+}
+
+// fakeOsqueryd speaks to the agent as osqueryd's TLS enroll and logger
+// plugins do: JSON bodies, the answer read only from the JSON it returns, a
+// cleared node key on node_invalid, buffered records kept until a send
+// succeeds.
+type fakeOsqueryd struct {
+	t       testing.TB
+	client  *http.Client
+	base    string
+	secret  string
+	host    string
+	nodeKey string
+	gzip    bool
+	// buffer holds records not yet accepted, per log type, oldest first.
+	buffer map[string][]string
+}
+
+// answer is an osquery-side reading of a reply.
+type answer struct {
+	code        int
+	raw         string
+	json        map[string]any
+	nodeInvalid bool
+	failed      bool // what osqueryd counts as a failed request
+}
+
+func (o *fakeOsqueryd) post(path string, body []byte, compress bool) answer {
+	o.t.Helper()
+	if compress {
+		body = gzipBytes(o.t, body)
+	}
+	req, err := http.NewRequest(http.MethodPost, o.base+path, bytes.NewReader(body))
+	if err != nil {
+		o.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "osquery/5.12.1")
+	if compress {
+		req.Header.Set("Content-Encoding", "gzip")
+	}
+	resp, err := o.client.Do(req)
+	if err != nil {
+		o.t.Fatalf("POST %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		o.t.Fatalf("reading the answer to %s: %v", path, err)
+	}
+	a := answer{code: resp.StatusCode, raw: string(raw)}
+	if err := json.Unmarshal(raw, &a.json); err != nil {
+		a.failed = true
+		return a
+	}
+	if v, ok := a.json["node_invalid"].(bool); ok && v {
+		a.nodeInvalid, a.failed = true, true
+	}
+	if _, ok := a.json["error"]; ok {
+		a.failed = true
+	}
+	return a
+}
+
+// enroll asks for a node key and keeps it.
+func (o *fakeOsqueryd) enroll() answer {
+	o.t.Helper()
+	body, _ := json.Marshal(map[string]any{
+		"enroll_secret":   o.secret,
+		"host_identifier": o.host,
+		"platform_type":   "9",
+		"host_details": map[string]any{
+			"os_version":   map[string]string{"name": "Debian GNU/Linux", "version": "12"},
+			"osquery_info": map[string]string{"version": "5.12.1"},
+			"system_info":  map[string]string{"hostname": o.host},
+		},
+	})
+	a := o.post("/enroll", body, false)
+	if key, ok := a.json["node_key"].(string); ok && key != "" && !a.failed {
+		o.nodeKey = key
+	}
+	return a
+}
+
+// logBody is what osqueryd posts for records of one log type.
+func (o *fakeOsqueryd) logBody(logType string, records []string) []byte {
+	var b bytes.Buffer
+	b.WriteString(`{"node_key":`)
+	key, _ := json.Marshal(o.nodeKey)
+	b.Write(key)
+	b.WriteString(`,"log_type":"` + logType + `","data":[`)
+	for i, r := range records {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(r)
+	}
+	b.WriteString("]}")
+	return b.Bytes()
+}
+
+// send posts records once.
+func (o *fakeOsqueryd) send(logType string, records []string) answer {
+	o.t.Helper()
+	a := o.post("/log", o.logBody(logType, records), o.gzip)
+	if a.nodeInvalid {
+		o.nodeKey = ""
+	}
+	return a
+}
+
+// log buffers records as osqueryd's buffered logger does.
+func (o *fakeOsqueryd) log(logType string, records ...string) {
+	if o.buffer == nil {
+		o.buffer = map[string][]string{}
+	}
+	o.buffer[logType] = append(o.buffer[logType], records...)
+}
+
+// flush is one period of osqueryd's TLS logger: enroll when it has no key,
+// then send each log type's buffer, keeping it on failure. It reports
+// whether everything was sent.
+func (o *fakeOsqueryd) flush() bool {
+	o.t.Helper()
+	if o.nodeKey == "" {
+		if a := o.enroll(); a.failed {
+			return false
+		}
+	}
+	ok := true
+	for _, logType := range []string{"result", "status"} {
+		records := o.buffer[logType]
+		if len(records) == 0 {
+			continue
+		}
+		a := o.send(logType, records)
+		if a.nodeInvalid {
+			// Without a key there is nothing more to send this period.
+			return false
+		}
+		if a.failed {
+			ok = false
+			continue
+		}
+		o.buffer[logType] = nil
+	}
+	return ok
+}
+
+func gzipBytes(t testing.TB, b []byte) []byte {
+	t.Helper()
+	var out bytes.Buffer
+	zw := gzip.NewWriter(&out)
+	if _, err := zw.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes()
+}
+
+// collector is the entry handler of the tests: it keeps copies of the
+// entries and, when holding, keeps their Acks as a client keeps a batch.
+type collector struct {
+	mu      sync.Mutex
+	entries []stages.Entry
+	hold    bool
+	held    []*stages.Ack
+}
+
+func (c *collector) Handle(e stages.Entry) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.entries = append(c.entries, e)
+	if c.hold && e.Ack != nil {
+		e.Ack.Hold(1)
+		c.held = append(c.held, e.Ack)
+	}
+}
+
+func (c *collector) setHold(hold bool) {
+	c.mu.Lock()
+	c.hold = hold
+	c.mu.Unlock()
+}
+
+// settle releases every Ack held, as a client does once its batch is safe.
+func (c *collector) settle() {
+	c.mu.Lock()
+	held := c.held
+	c.held = nil
+	c.mu.Unlock()
+	for _, a := range held {
+		a.Release(1)
+	}
+}
+
+func (c *collector) lines() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]string, len(c.entries))
+	for i, e := range c.entries {
+		out[i] = e.Line
+	}
+	return out
+}
+
+func (c *collector) all() []stages.Entry {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]stages.Entry(nil), c.entries...)
+}
