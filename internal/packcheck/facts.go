@@ -10,9 +10,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -27,6 +30,7 @@ import (
 	"github.com/promtail-osquery/promtail-osquery/internal/api"
 	"github.com/promtail-osquery/promtail-osquery/internal/config"
 	"github.com/promtail-osquery/promtail-osquery/internal/targets/file"
+	"github.com/promtail-osquery/promtail-osquery/internal/targets/osquerytls"
 	"github.com/promtail-osquery/promtail-osquery/stages"
 	// The shipped binary's stages: configs/ use the osquery stage.
 	_ "github.com/promtail-osquery/promtail-osquery/stages/osquery"
@@ -239,6 +243,11 @@ func (f *Facts) addConfig(file string, cfg *config.Config, inputs []Input, reg p
 	if err != nil {
 		return err
 	}
+	received, err := runOsqueryTLSTargets(cfg)
+	if err != nil {
+		return err
+	}
+	maps.Copy(read, received)
 	for i, c := range cfg.Clients {
 		for n, v := range c.ExternalLabels {
 			f.addLabel(string(n), string(v), fmt.Sprintf("external label of client %d in %s", i+1, file))
@@ -313,8 +322,12 @@ func runFileTargets(cfg *config.Config) (map[string][]model.LabelSet, error) {
 	want := map[string]int{}
 	var jobs []config.ScrapeConfig
 	for _, sc := range cfg.ScrapeConfigs {
-		if k := sc.Kind(); k != config.KindFile {
-			return nil, fmt.Errorf("job %q: %s jobs are not known to packcheck, which only derives the labels of file jobs", sc.JobName, k)
+		switch k := sc.Kind(); k {
+		case config.KindFile, config.KindNone:
+		case config.KindOsqueryTLS:
+			continue // runOsqueryTLSTargets
+		default:
+			return nil, fmt.Errorf("job %q: %s jobs are not known to packcheck, which derives the labels of file and osquery_tls jobs", sc.JobName, k)
 		}
 		for _, sd := range sc.ServiceDiscoveryConfigs {
 			static, ok := sd.(discovery.StaticConfig)
@@ -376,6 +389,96 @@ func runFileTargets(cfg *config.Config) (map[string][]model.LabelSet, error) {
 		return nil, fmt.Errorf("the file targets read %d of %d jobs' scratch files within 20 s", len(want)-pending, len(want))
 	}
 	return got, nil
+}
+
+// runOsqueryTLSTargets runs the osquery_tls jobs of cfg on loopback (plain
+// HTTP, scratch secret and node keys), enrolls, sends one result and one
+// status record to each, and returns the labels the target gave them.
+func runOsqueryTLSTargets(cfg *config.Config) (map[string][]model.LabelSet, error) {
+	got := map[string][]model.LabelSet{}
+	for _, sc := range cfg.ScrapeConfigs {
+		if sc.Kind() != config.KindOsqueryTLS {
+			continue
+		}
+		sets, err := runOsqueryTLSTarget(sc)
+		if err != nil {
+			return nil, fmt.Errorf("job %q: %w", sc.JobName, err)
+		}
+		got[sc.JobName] = sets
+	}
+	return got, nil
+}
+
+func runOsqueryTLSTarget(sc config.ScrapeConfig) ([]model.LabelSet, error) {
+	dir, err := os.MkdirTemp("", "packcheck-osquery-tls-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	const secret = "packcheck"
+	tc := *sc.OsqueryTLS
+	tc.ListenAddress = "127.0.0.1:0"
+	tc.InsecurePlainHTTP = true
+	tc.TLSCertFile, tc.TLSKeyFile, tc.TLSClientCAFile, tc.ConfigFile = "", "", "", ""
+	tc.EnrollSecretFile = filepath.Join(dir, "secret")
+	tc.NodeKeysFile = filepath.Join(dir, "nodes.json")
+	if err := os.WriteFile(tc.EnrollSecretFile, []byte(secret), 0o600); err != nil {
+		return nil, err
+	}
+	var mu sync.Mutex
+	var sets []model.LabelSet
+	target, err := osquerytls.New(slog.New(slog.DiscardHandler), osquerytls.NewMetrics(prometheus.NewRegistry()), sc.JobName, &tc, sc.RelabelConfigs,
+		api.EntryHandlerFunc(func(e stages.Entry) {
+			mu.Lock()
+			sets = append(sets, e.Labels.Clone())
+			mu.Unlock()
+		}))
+	if err != nil {
+		return nil, err
+	}
+	defer target.Stop()
+	base := "http://" + target.Addr().String()
+	var enrolled struct {
+		NodeKey string `json:"node_key"`
+	}
+	if err := postJSON(base+tc.EnrollEndpoint, map[string]any{"enroll_secret": secret, "host_identifier": "packcheck"}, &enrolled); err != nil {
+		return nil, fmt.Errorf("enrolling: %w", err)
+	}
+	records := map[string]string{
+		"result": `{"name":"pack_incident-response_last","hostIdentifier":"packcheck","calendarTime":"Sun Nov  1 00:00:00 2026 UTC","unixTime":1793491200,"epoch":0,"counter":1,"numerics":false,"decorations":{"host_uuid":"u","hostname":"packcheck"},"columns":{"host":"10.0.0.1","type":"7","username":"u"},"action":"added"}`,
+		"status": `{"hostIdentifier":"packcheck","calendarTime":"Sun Nov  1 00:00:00 2026 UTC","unixTime":1793491200,"severity":1,"filename":"x.cpp","line":1,"message":"packcheck","version":"5.12.1","decorations":{"host_uuid":"u","hostname":"packcheck"}}`,
+	}
+	for _, logType := range slices.Sorted(maps.Keys(records)) {
+		body := map[string]any{"node_key": enrolled.NodeKey, "log_type": logType, "data": []json.RawMessage{json.RawMessage(records[logType])}}
+		if err := postJSON(base+tc.LogEndpoint, body, nil); err != nil {
+			return nil, fmt.Errorf("sending a %s record: %w", logType, err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(sets) != len(records) {
+		return nil, fmt.Errorf("the target passed on %d of %d records", len(sets), len(records))
+	}
+	return sets, nil
+}
+
+func postJSON(url string, body, answer any) error {
+	data, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	resp, err := http.Post(url, "application/json", bytes.NewReader(data))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s answered %s", url, resp.Status)
+	}
+	if answer == nil {
+		return nil
+	}
+	return json.NewDecoder(resp.Body).Decode(answer)
 }
 
 // agentMetrics builds an agent from cfg as -stdin -dry-run would, which
