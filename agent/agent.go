@@ -29,6 +29,7 @@ import (
 	"github.com/promtail-osquery/promtail-osquery/internal/server"
 	"github.com/promtail-osquery/promtail-osquery/internal/targets"
 	"github.com/promtail-osquery/promtail-osquery/internal/targets/file"
+	"github.com/promtail-osquery/promtail-osquery/internal/targets/journal"
 	"github.com/promtail-osquery/promtail-osquery/internal/targets/lokipush"
 	"github.com/promtail-osquery/promtail-osquery/internal/targets/osquerytls"
 	"github.com/promtail-osquery/promtail-osquery/internal/targets/stdin"
@@ -64,6 +65,7 @@ type metrics struct {
 	push          *lokipush.Metrics
 	syslog        *syslog.Metrics
 	osqueryTLS    *osquerytls.Metrics
+	journal       *journal.Metrics
 	server        *server.Metrics
 	drops         *stages.DropMetrics
 	reloadSuccess prometheus.Counter
@@ -81,6 +83,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		push:       lokipush.NewMetrics(reg),
 		syslog:     syslog.NewMetrics(reg),
 		osqueryTLS: osquerytls.NewMetrics(reg),
+		journal:    journal.NewMetrics(reg),
 		server:     server.NewMetrics(reg),
 		drops:      drops,
 		reloadSuccess: prometheus.NewCounter(prometheus.CounterOpts{
@@ -123,10 +126,17 @@ type generation struct {
 	files     *file.Manager
 	// listeners are the targets of the other kinds (push receivers,
 	// network listeners); each stops and waits for itself.
-	listeners []stopper
+	listeners []listener
 }
 
 type stopper interface{ Stop() }
+
+// listener is a running target of a kind other than file, with its job.
+type listener struct {
+	job  string
+	kind config.TargetKind
+	stopper
+}
 
 // sink is where pipelines send entries: the Loki clients, or the dry-run
 // printer.
@@ -171,7 +181,7 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 			Logger:     a.logger.With("component", "server"),
 			Metrics:    m.server,
 			Gatherer:   opts.Gatherer,
-			Targets:    targetSource{gen.files},
+			Targets:    targetSource{gen.files, gen.listeners},
 			ConfigText: a.configText,
 			Reload:     a.Reload,
 		})
@@ -242,7 +252,7 @@ func (a *Agent) start(cfg *config.Config, kept *positions.Positions) (gen *gener
 	for _, sc := range cfg.ScrapeConfigs {
 		kind := sc.Kind()
 		switch kind {
-		case config.KindFile, config.KindPushAPI, config.KindSyslog, config.KindOsqueryTLS:
+		case config.KindFile, config.KindPushAPI, config.KindSyslog, config.KindOsqueryTLS, config.KindJournal:
 		case config.KindNone:
 			return gen, fmt.Errorf("no valid target scrape config defined for %q", sc.JobName)
 		default:
@@ -258,11 +268,11 @@ func (a *Agent) start(cfg *config.Config, kept *positions.Positions) (gen *gener
 			fileJobs = append(fileJobs, sc)
 			continue
 		}
-		listener, err := a.startListener(sc, job)
+		target, err := a.startListener(sc, job, gen.positions)
 		if err != nil {
 			return gen, err
 		}
-		gen.listeners = append(gen.listeners, listener)
+		gen.listeners = append(gen.listeners, listener{job: sc.JobName, kind: kind, stopper: target})
 	}
 	gen.files, err = file.NewManager(file.ManagerOptions{
 		Logger:        a.logger.With("component", "file_target"),
@@ -281,8 +291,10 @@ func (a *Agent) start(cfg *config.Config, kept *positions.Positions) (gen *gener
 
 // startListener starts the target of a job that receives its entries
 // instead of reading files.
-func (a *Agent) startListener(sc config.ScrapeConfig, job api.EntryHandler) (stopper, error) {
+func (a *Agent) startListener(sc config.ScrapeConfig, job api.EntryHandler, pos *positions.Positions) (stopper, error) {
 	switch sc.Kind() {
+	case config.KindJournal:
+		return journal.New(a.logger.With("component", "journal", "job", sc.JobName), a.metrics.journal, sc.JobName, sc.Journal, sc.RelabelConfigs, job, pos)
 	case config.KindPushAPI:
 		return lokipush.New(a.logger.With("component", "loki_push_api", "job", sc.JobName), a.metrics.push, sc.JobName, sc.PushAPI, sc.RelabelConfigs, job)
 	case config.KindSyslog:
@@ -477,7 +489,7 @@ func (a *Agent) reload() error {
 		return err
 	}
 	a.cfg, a.current = cfg, gen
-	a.server.SetTargetSource(targetSource{gen.files})
+	a.server.SetTargetSource(targetSource{gen.files, gen.listeners})
 	return nil
 }
 

@@ -3,6 +3,8 @@ package agent
 import (
 	"fmt"
 
+	"github.com/prometheus/common/model"
+
 	"github.com/promtail-osquery/promtail-osquery/internal/client"
 	"github.com/promtail-osquery/promtail-osquery/internal/config"
 	"github.com/promtail-osquery/promtail-osquery/internal/server"
@@ -40,17 +42,30 @@ func serverConfig(c config.MainServerConfig) server.Config {
 	}
 }
 
-// targetSource shows the file targets on /ready, /targets and
-// /service-discovery.
-type targetSource struct{ files *file.Manager }
+// targetSource shows the targets on /ready, /targets and
+// /service-discovery. A listening target (syslog, push, osquery_tls) is
+// ready as soon as it runs, as Promtail's push targets are.
+type targetSource struct {
+	files     *file.Manager
+	listeners []listener
+}
 
-func (t targetSource) Ready() bool { return t.files != nil && t.files.Ready() }
+func (t targetSource) Ready() bool {
+	return len(t.listeners) > 0 || (t.files != nil && t.files.Ready())
+}
 
 func (t targetSource) ActiveTargets() map[string][]server.TargetStatus {
-	if t.files == nil {
-		return nil
-	}
 	out := map[string][]server.TargetStatus{}
+	for _, l := range t.listeners {
+		out[l.job] = append(out[l.job], server.TargetStatus{
+			Labels:  model.LabelSet{"job": model.LabelValue(l.job)},
+			Details: map[string]string{"kind": l.kind.String()},
+			Ready:   true,
+		})
+	}
+	if t.files == nil {
+		return out
+	}
 	for _, ts := range t.files.ActiveTargets() {
 		details := make(map[string]string, len(ts.Files))
 		for _, f := range ts.Files {

@@ -15,11 +15,12 @@ import (
 const compatConfigsDir = "../../../shared/compat/configs"
 
 // unsupportedTargetKinds are the cases Promtail starts and we refuse because
-// their target kind is not built yet: we fail at start naming it, never
-// silently ignoring the job. Each names the words our error must contain.
+// their target kind is not built yet, or (journal) not in this build: we fail
+// at start naming it, never silently ignoring the job. Each names the words
+// our error must contain.
 var unsupportedTargetKinds = map[string]string{
 	"gelf-and-heroku-jobs": "gelf targets are not supported yet",
-	"journal-job":          "journal targets are not supported yet",
+	"journal-job":          "journal targets need a build with -tags promtail_journal_enabled",
 }
 
 type compatResult struct {
