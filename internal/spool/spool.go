@@ -154,9 +154,13 @@ func Open(opts Options, m *Metrics, name string, logger *slog.Logger) (*Spool, e
 	}
 	s.dirInfo = info
 	if err := s.load(); err != nil {
+		if s.ackFile != nil {
+			_ = s.ackFile.Close() // and with it the lock
+		}
 		return nil, err
 	}
 	if err := s.startSegment(); err != nil {
+		_ = s.ackFile.Close()
 		return nil, err
 	}
 	s.rseg, s.roff = s.ackSeg, s.ackOff
@@ -175,6 +179,10 @@ func (s *Spool) load() error {
 	f, err := os.OpenFile(ackPath, os.O_RDWR|os.O_CREATE, 0o640)
 	if err != nil {
 		return fmt.Errorf("opening %s: %w", ackPath, err)
+	}
+	if err := lock(f, s.opts.Dir); err != nil {
+		_ = f.Close()
+		return err
 	}
 	s.ackFile = f
 	var rec [20]byte

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -391,4 +392,19 @@ func TestUncreatableSegmentRecovers(t *testing.T) {
 	if n, _ := readAll(t, s, 0); n != 3 {
 		t.Fatalf("read %d records, want 3", n)
 	}
+}
+
+// A second spool on a directory in use is refused with a clear error, and
+// allowed once the first is closed.
+func TestDirectoryInUseIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	first := open(t, testOptions(dir), NewMetrics(nil))
+	if _, err := Open(testOptions(dir), NewMetrics(nil), "test", promslog.NewNopLogger()); err == nil || !strings.Contains(err.Error(), "in use") {
+		t.Fatalf("second Open: %v, want an error saying the directory is in use", err)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	second := open(t, testOptions(dir), NewMetrics(nil))
+	second.Close()
 }
