@@ -86,8 +86,9 @@ func (s *criStage) Process(e *Entry, next func(*Entry)) {
 			e.Ack.Hold(1)
 			s.hold(key, e)
 			for _, h := range held {
+				ack := h.Ack
 				next(h)
-				h.Ack.Release(1)
+				ack.Release(1)
 			}
 			return
 		}

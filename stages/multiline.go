@@ -135,9 +135,10 @@ func (s *multilineStage) flush(b *multilineBlock, next func(*Entry)) {
 	}
 	b.buf = b.buf[:0]
 	b.lines = 0
+	ack := b.ack
 	b.ack = nil
 	next(&out)
-	out.Ack.Release(1)
+	ack.Release(1)
 }
 
 // Flush emits the blocks whose stream has been quiet for max_wait_time, or all

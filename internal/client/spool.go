@@ -45,11 +45,11 @@ func (c *client) spoolBatch(t *tenant, body []byte, entries int) bool {
 			c.logger.Warn("spool full: readers wait until Loki takes what is spooled", "suppressed", n)
 		}
 		select {
-		case <-c.requestCtx.Done():
+		case <-c.retryCtx.Done():
 			return false
 		default:
 		}
-		c.spool.WaitRoom(c.requestCtx.Done())
+		c.spool.WaitRoom(c.retryCtx.Done())
 	}
 	for {
 		err := c.spool.Sync()

@@ -300,9 +300,11 @@ func (s *Spool) segmentPath(id uint64) string {
 // startSegment closes the segment being written and starts the next one.
 func (s *Spool) startSegment() error {
 	s.mu.Lock()
-	id := uint64(1)
+	// Numbers only grow, even if segment files vanished: the reader and
+	// the next start skip everything numbered up to the acknowledged one.
+	id := s.ackSeg + 1
 	if n := len(s.segs); n > 0 {
-		id = s.segs[n-1].id + 1
+		id = max(id, s.segs[n-1].id+1)
 	}
 	s.mu.Unlock()
 	f, err := os.OpenFile(s.segmentPath(id), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
@@ -311,6 +313,13 @@ func (s *Spool) startSegment() error {
 	}
 	if s.active != nil {
 		_ = s.active.Close()
+	}
+	if s.opts.SyncEachBatch {
+		// The new file's directory entry must survive a power loss too.
+		if err := syncDir(s.opts.Dir); err != nil {
+			_ = f.Close()
+			return fmt.Errorf("syncing spool directory: %w", err)
+		}
 	}
 	seg := &segment{id: id}
 	s.mu.Lock()
@@ -329,13 +338,17 @@ func (s *Spool) Append(b *Batch) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for s.bytes+int64(len(s.wbuf)) > s.opts.MaxSize {
+		// With only the segment being written left, no acknowledgement
+		// can make room: go over the cap by this record, and the segment
+		// is closed at the next Sync and deleted once acknowledged.
+		if len(s.segs) < 2 {
+			break
+		}
 		if s.opts.WhenFull == Block {
 			s.wbuf = s.wbuf[:before]
 			return ErrFull
 		}
-		if !s.dropOldestLocked() {
-			break // only the segment being written is left: go over the cap
-		}
+		s.dropOldestLocked()
 	}
 	s.wrecords++
 	s.wentries += int64(b.Entries)
@@ -345,12 +358,9 @@ func (s *Spool) Append(b *Batch) error {
 // Buffered reports the bytes appended and not yet synced.
 func (s *Spool) Buffered() int { return len(s.wbuf) }
 
-// dropOldestLocked deletes the oldest segment that is not being written. It
-// reports false when there is none.
-func (s *Spool) dropOldestLocked() bool {
-	if len(s.segs) < 2 {
-		return false
-	}
+// dropOldestLocked deletes the oldest segment; there must be one besides
+// the segment being written.
+func (s *Spool) dropOldestLocked() {
 	seg := s.segs[0]
 	unread := seg.entries
 	switch rs := s.readSeg.Load(); {
@@ -368,7 +378,6 @@ func (s *Spool) dropOldestLocked() bool {
 		s.log.Error("deleting the oldest segment of a full spool", "err", err)
 	}
 	s.log.Warn("spool full, dropped its oldest segment", "segment", seg.id, "entries_dropped", unread)
-	return true
 }
 
 // Sync writes the appended records to the segment file, and with
@@ -460,6 +469,10 @@ func (s *Spool) checkDir() error {
 	if err != nil {
 		return fmt.Errorf("opening %s: %w", ackPath, err)
 	}
+	if err := lock(f, s.opts.Dir); err != nil {
+		_ = f.Close()
+		return err
+	}
 	s.mu.Lock()
 	_ = s.ackFile.Close()
 	s.ackFile = f
@@ -474,4 +487,13 @@ func (s *Spool) WaitRoom(done <-chan struct{}) {
 	case <-s.room:
 	case <-done:
 	}
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }

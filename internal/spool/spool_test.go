@@ -1,6 +1,7 @@
 package spool
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -407,4 +408,57 @@ func TestDirectoryInUseIsRefused(t *testing.T) {
 	}
 	second := open(t, testOptions(dir), NewMetrics(nil))
 	second.Close()
+}
+
+// Under the block policy, a record that does not fit beside the segment
+// being written, when nothing else is left to acknowledge, or a record larger
+// than the whole cap, still goes in: waiting could never make room.
+func TestBlockNeverWaitsForRoomThatCannotCome(t *testing.T) {
+	opts := Options{Dir: t.TempDir(), SegmentSize: 4 << 10, MaxSize: 8 << 10, WhenFull: Block}
+	s := open(t, opts, NewMetrics(nil))
+	defer s.Close()
+	small := Batch{Entries: 1, Body: bytes.Repeat([]byte("x"), 3<<10)}
+	if err := s.Append(&small); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	_, end, ok, _ := s.Next()
+	if !ok {
+		t.Fatal("nothing to read")
+	}
+	s.Ack(end)
+	big := Batch{Entries: 1, Body: bytes.Repeat([]byte("y"), 9<<10)}
+	if err := s.Append(&big); err != nil {
+		t.Fatalf("a record larger than the cap, with everything acknowledged: %v", err)
+	}
+}
+
+// The acknowledged position survives while the segment files do not (an
+// operator clearing the backlog): new segments are numbered above it, so
+// they are read, and not deleted as acknowledged at the next start.
+func TestNumberingStaysAboveAcknowledged(t *testing.T) {
+	dir := t.TempDir()
+	opts := testOptions(dir)
+	s := open(t, opts, NewMetrics(nil))
+	write(t, s, 0, 200)
+	_, end := readAll(t, s, 0)
+	s.Ack(end)
+	s.Close()
+	segs, _ := filepath.Glob(filepath.Join(dir, "*.seg"))
+	for _, p := range segs {
+		os.Remove(p)
+	}
+	s = open(t, opts, NewMetrics(nil))
+	write(t, s, 0, 5)
+	if n, _ := readAll(t, s, 0); n != 5 {
+		t.Fatalf("read %d of 5 records written after the restart", n)
+	}
+	s.Close()
+	s = open(t, opts, NewMetrics(nil))
+	defer s.Close()
+	if n, _ := readAll(t, s, 0); n != 5 {
+		t.Fatalf("replayed %d of the 5 unacknowledged records", n)
+	}
 }
