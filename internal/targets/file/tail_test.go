@@ -652,3 +652,30 @@ func TestPromtailPositionsWithoutIdentity(t *testing.T) {
 		t.Fatal("the file's identity was not saved beside its offset")
 	}
 }
+
+// A file deleted while the agent is stopped frees its inode, which the file
+// system may give at once to the next new file. That file is not taken for
+// the old one renamed: its first bytes differ from the ones saved, so it is
+// read whole.
+func TestReusedInodeIsNotTakenForRename(t *testing.T) {
+	h := newHarness(t)
+	oldPath := h.path("pod-a.log")
+	appendFile(t, oldPath, numbered("a", 0, 10))
+	h.start(pathJob(h.path("*.log")))
+	h.waitLines(10)
+	h.m.Stop()
+	if err := os.Remove(oldPath); err != nil {
+		t.Fatal(err)
+	}
+	newPath := h.path("pod-b.log")
+	appendFile(t, newPath, numbered("b", 0, 50))
+
+	h2 := newHarness(t)
+	h2.pos = h.pos
+	h2.pos.PutString("file-identity:"+oldPath, h.pos.GetString("file-identity:"+oldPath))
+	h2.pos.Put(oldPath, int64(len(numbered("a", 0, 10))))
+	h2.start(pathJob(h.path("*.log")))
+	h2.waitLines(50)
+	time.Sleep(3 * h.watch.MaxPollFrequency)
+	assertExactlyOnce(t, h2.out.lines(), splitLines(numbered("b", 0, 50)))
+}

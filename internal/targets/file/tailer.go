@@ -51,6 +51,9 @@ type tailer struct {
 	// next reader of that name waits for this one to reach the end first.
 	lostPath bool
 	pm       *pathMetrics
+	// ident is the file's identity as saved beside its position; its
+	// checksum grows with the file up to headBytes.
+	ident identity
 	// head is the start of the file, to recognise a copy of it.
 	head []byte
 
@@ -107,6 +110,7 @@ func newTailer(t *target, f *os.File, id fileID, path string, start int64, pm *p
 	}
 	r.offset.Store(start)
 	r.acked.Store(start)
+	r.ident = identityOf(id, f)
 	r.seq = api.NewSequence(r.saveAcked)
 	return r
 }
@@ -139,7 +143,7 @@ func (r *tailer) rehome(path string, pm *pathMetrics) *pathMetrics {
 	old := r.pm
 	r.key, r.pm, r.attached, r.lostPath = path, pm, true, true
 	r.t.m.pos.Put(path, r.acked.Load())
-	r.t.m.pos.PutString(positions.IdentityKey(path), r.id.String())
+	r.t.m.pos.PutString(positions.IdentityKey(path), r.ident.String())
 	pm.readBytes.Set(float64(r.offset.Load()))
 	pm.fileBytes.Set(float64(r.size.Load()))
 	r.mu.Unlock()
@@ -336,6 +340,13 @@ func (r *tailer) saveAcked(offset int64) {
 	r.mu.Lock()
 	if r.attached {
 		r.t.m.pos.Put(r.key, offset)
+		if r.ident.head < headBytes && offset > int64(r.ident.head) {
+			// The checksum must cover what the position skips.
+			if grown := identityOf(r.id, r.f); grown.head > r.ident.head {
+				r.ident = grown
+				r.t.m.pos.PutString(positions.IdentityKey(r.key), grown.String())
+			}
+		}
 	}
 	r.mu.Unlock()
 }

@@ -506,7 +506,7 @@ func (t *target) open(path string) {
 	t.seen[path] = struct{}{}
 	delete(t.notes, path)
 	t.m.pos.Put(path, start)
-	t.m.pos.PutString(positions.IdentityKey(path), id.String())
+	t.m.pos.PutString(positions.IdentityKey(path), r.ident.String())
 	pm.readBytes.Set(float64(start))
 	pm.fileBytes.Set(float64(size))
 	t.m.metrics.filesActive.Inc()
@@ -528,19 +528,25 @@ func (t *target) startOffset(path string, id fileID, f *os.File, size int64) int
 		// position is that file's, and everything in this one is new.
 		return 0
 	}
-	savedID := t.m.pos.GetString(positions.IdentityKey(path))
-	if savedID != id.String() {
-		// The saved offset, if any, belongs to another file: this one was
-		// rotated in, or away from another name, while we were not looking.
-		if from, off, ok := t.savedUnderOtherName(path, id, size); ok {
-			t.log.Info("file was renamed while the agent was stopped, continuing where it was",
-				"from", from, "to", path, "offset", off)
-			return off
-		}
-		if savedID != "" {
+	cur := identityOf(id, f)
+	if savedText := t.m.pos.GetString(positions.IdentityKey(path)); savedText != "" {
+		saved, ok := parseIdentity(savedText)
+		off, err := t.m.pos.Get(path)
+		if !ok || err != nil || !saved.vouchesFor(cur, f, off) {
+			// The saved offset belongs to another file: this one was
+			// rotated in, or the name reused, while we were not looking.
+			if from, off, ok := t.savedUnderOtherName(path, cur, f, size); ok {
+				t.log.Info("file was renamed while the agent was stopped, continuing where it was",
+					"from", from, "to", path, "offset", off)
+				return off
+			}
 			t.log.Info("file was replaced while the agent was stopped, reading the new one from the start", "path", path)
 			return 0
 		}
+	} else if from, off, ok := t.savedUnderOtherName(path, cur, f, size); ok {
+		t.log.Info("file was renamed while the agent was stopped, continuing where it was",
+			"from", from, "to", path, "offset", off)
+		return off
 	}
 	if t.m.pos.GetString(path) == "" {
 		if t.fromEnd && !t.synced {
@@ -564,14 +570,21 @@ func (t *target) startOffset(path string, id fileID, f *os.File, size int64) int
 type savedPosition struct {
 	path   string
 	offset int64
+	ident  identity
 }
 
 // savedUnderOtherName looks for the file id among the identities saved for
 // other paths: a file renamed while the agent was stopped. Its offset must
-// still fit in the file. The saved identities are read once, before any file
-// is opened, as opening a new file under an old name replaces what was saved
-// for that name.
-func (t *target) savedUnderOtherName(path string, id fileID, size int64) (string, int64, bool) {
+// still fit in the file, and its first bytes must be the ones saved. Only
+// the files found by the first sync are looked up (later renames are
+// followed as they happen); the saved identities are read before any file is
+// opened, as opening a new file under an old name replaces what was saved for
+// that name.
+func (t *target) savedUnderOtherName(path string, cur identity, f *os.File, size int64) (string, int64, bool) {
+	if t.synced {
+		t.savedIDs = nil
+		return "", 0, false
+	}
 	if t.savedIDs == nil {
 		t.savedIDs = map[string]savedPosition{}
 		for key, value := range t.m.pos.Snapshot() {
@@ -579,16 +592,17 @@ func (t *target) savedUnderOtherName(path string, id fileID, size int64) (string
 			if !ok {
 				continue
 			}
-			if off, err := t.m.pos.Get(p); err == nil && t.m.pos.GetString(p) != "" {
-				t.savedIDs[value] = savedPosition{path: p, offset: off}
+			ident, ok := parseIdentity(value)
+			if off, err := t.m.pos.Get(p); ok && err == nil && t.m.pos.GetString(p) != "" {
+				t.savedIDs[ident.id] = savedPosition{path: p, offset: off, ident: ident}
 			}
 		}
 	}
-	saved, ok := t.savedIDs[id.String()]
-	if !ok || saved.path == path || saved.offset < 0 || saved.offset > size {
+	saved, ok := t.savedIDs[cur.id]
+	if !ok || saved.path == path || saved.offset < 0 || saved.offset > size || !saved.ident.vouchesFor(cur, f, saved.offset) {
 		return "", 0, false
 	}
-	delete(t.savedIDs, id.String())
+	delete(t.savedIDs, cur.id)
 	return saved.path, saved.offset, true
 }
 
