@@ -396,6 +396,14 @@ func (r *tailer) truncated(size int64) error {
 	r.readPos = 0
 	r.lines.reset()
 	r.commit(0, 0)
+	// The file's first bytes are new: the saved checksum must follow them,
+	// or the next start would take the file for another one.
+	r.mu.Lock()
+	r.ident = identityOf(r.id, r.f)
+	if r.attached {
+		r.t.m.pos.PutString(positions.IdentityKey(r.key), r.ident.String())
+	}
+	r.mu.Unlock()
 	r.seq.Mark(0)
 	r.observeSize(size)
 	return nil
