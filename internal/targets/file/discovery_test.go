@@ -300,9 +300,10 @@ func TestDiscoveryUpdatesStartAndStopTargets(t *testing.T) {
 		ts := h.m.ActiveTargets()
 		return len(ts) == 1 && ts[0].Path == h.path("b.log")
 	})
-	if got := testutil.ToFloat64(h.metrics.targetsActive); got != 1 {
-		t.Fatalf("promtail_targets_active_total = %v", got)
-	}
+	// The gauge follows the target list a moment later.
+	waitFor(t, 10*time.Second, "promtail_targets_active_total at 1", func() bool {
+		return testutil.ToFloat64(h.metrics.targetsActive) == 1
+	})
 	assertExactlyOnce(t, h.out.lines(), []string{"a", "b"})
 }
 
