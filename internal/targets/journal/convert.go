@@ -3,10 +3,10 @@
 package journal
 
 import (
-	"slices"
+	"encoding/json"
+	"fmt"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
@@ -39,8 +39,6 @@ type converter struct {
 	names   map[string]string
 	scratch labels.ScratchBuilder
 	lb      *labels.Builder
-	keys    []string
-	buf     []byte
 }
 
 func newConverter(m *Metrics, jsonLines bool, static model.LabelSet, rcs []*relabel.Config) *converter {
@@ -60,7 +58,7 @@ func newConverter(m *Metrics, jsonLines bool, static model.LabelSet, rcs []*rela
 func (c *converter) convert(fields map[string]string, realtimeUsec uint64) (e stages.Entry, ok bool) {
 	var line string
 	if c.json {
-		line = c.encodeJSON(fields)
+		line = encodeJSON(fields)
 	} else {
 		msg, found := fields[messageField]
 		if !found {
@@ -146,77 +144,14 @@ func priorityName(value string) string {
 	return value
 }
 
-// encodeJSON writes the fields as one JSON object, exactly as encoding/json
-// writes a map[string]string (keys sorted, HTML characters escaped, invalid
-// UTF-8 replaced), which is what Promtail's json: true lines look like.
-func (c *converter) encodeJSON(fields map[string]string) string {
-	c.keys = c.keys[:0]
-	for k := range fields {
-		c.keys = append(c.keys, k)
+// encodeJSON writes the fields as one JSON object, as Promtail's json: true
+// lines are: keys sorted, HTML characters escaped, invalid UTF-8 replaced,
+// which is what encoding/json does with a map[string]string.
+func encodeJSON(fields map[string]string) string {
+	b, err := json.Marshal(fields)
+	if err != nil {
+		// A map of strings always marshals.
+		panic(fmt.Sprintf("journal: encoding fields as JSON: %v", err))
 	}
-	slices.Sort(c.keys)
-	b := append(c.buf[:0], '{')
-	for i, k := range c.keys {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendJSONString(b, k)
-		b = append(b, ':')
-		b = appendJSONString(b, fields[k])
-	}
-	b = append(b, '}')
-	c.buf = b
 	return string(b)
-}
-
-const hexDigits = "0123456789abcdef"
-
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		ch := s[i]
-		if ch < utf8.RuneSelf {
-			if ch >= 0x20 && ch != '"' && ch != '\\' && ch != '<' && ch != '>' && ch != '&' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch ch {
-			case '"', '\\':
-				b = append(b, '\\', ch)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[ch>>4], hexDigits[ch&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-		default:
-			i += size
-			continue
-		}
-		i += size
-		start = i
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }
