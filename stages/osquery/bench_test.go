@@ -4,13 +4,13 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/prometheus/common/model"
 	"gopkg.in/yaml.v2"
 
+	"github.com/promtail-osquery/promtail-osquery/internal/cputime"
 	"github.com/promtail-osquery/promtail-osquery/stages"
 )
 
@@ -64,7 +64,7 @@ func benchStageFunc(b *testing.B, st stages.Stage, lines []string) {
 	}
 	b.SetBytes(int64(size / len(lines)))
 	b.ReportAllocs()
-	cpu0 := cpuTime()
+	cpu0 := int64(cputime.Process())
 	i := 0
 	for b.Loop() {
 		e := stages.Entry{Labels: target.Clone(), Extracted: make(map[string]any, len(target)+8), Timestamp: read, Line: lines[i%len(lines)]}
@@ -74,19 +74,8 @@ func benchStageFunc(b *testing.B, st stages.Stage, lines []string) {
 		}
 		st.Process(&e, next)
 	}
-	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64(int64(cputime.Process())-cpu0)/float64(b.N), "cpu-ns/op")
 	b.ReportMetric(float64(n)/float64(b.N), "entries/op")
-}
-
-// cpuTime is the process's user+system CPU time in nanoseconds. On a shared
-// machine wall time per op swings with the neighbours' load; CPU time per op
-// (which includes the garbage collector's work) much less.
-func cpuTime() int64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return ru.Utime.Nano() + ru.Stime.Nano()
 }
 
 // BenchmarkEntrySetup is the cost of the fresh entry each benchmark op
@@ -128,14 +117,14 @@ func benchPipeline(b *testing.B, pipelineYAML string) {
 	read := time.Unix(1793491201, 0)
 	discard := func(*stages.Entry) {}
 	b.ReportAllocs()
-	cpu0 := cpuTime()
+	cpu0 := int64(cputime.Process())
 	i := 0
 	for b.Loop() {
 		e := stages.Entry{Labels: target, Timestamp: read, Line: lines[i%len(lines)]}
 		i++
 		p.Process(&e, discard)
 	}
-	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64(int64(cputime.Process())-cpu0)/float64(b.N), "cpu-ns/op")
 }
 
 func BenchmarkPipelineOsquery(b *testing.B) { benchPipeline(b, "- osquery: {}") }

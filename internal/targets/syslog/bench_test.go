@@ -13,6 +13,7 @@ import (
 
 	"github.com/promtail-osquery/promtail-osquery/internal/api"
 	"github.com/promtail-osquery/promtail-osquery/internal/config"
+	"github.com/promtail-osquery/promtail-osquery/internal/cputime"
 	"github.com/promtail-osquery/promtail-osquery/stages"
 )
 
@@ -76,7 +77,7 @@ func benchTCP(b *testing.B, format config.SyslogFormat, frame []byte) {
 	b.SetBytes(int64(len(frame)))
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu0, start := cpuTime(), time.Now()
+	cpu0, start := int64(cputime.Process()), time.Now()
 	sent := make(chan error, 1)
 	go func() {
 		w := bufio.NewWriterSize(conn, 64<<10)
@@ -96,7 +97,7 @@ func benchTCP(b *testing.B, format config.SyslogFormat, frame []byte) {
 	case <-time.After(2 * time.Minute):
 		b.Fatalf("handled %d of %d messages (%+v)", handled.Load(), b.N, readCounts(m))
 	}
-	elapsed, cpu := time.Since(start), cpuTime()-cpu0
+	elapsed, cpu := time.Since(start), int64(cputime.Process())-cpu0
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
 	if cpu > 0 {
