@@ -262,7 +262,7 @@ func (p *Positions) snapshotLocked() map[string]string {
 // SyncNow drops vanished files and writes the file now, even if nothing changed. In read-only mode
 // it does nothing and returns nil.
 func (p *Positions) SyncNow() error {
-	return p.sync(true)
+	return p.sync(true, true)
 }
 
 // Stop writes the final state and waits for the sync goroutine to end. It is safe to call twice.
@@ -278,15 +278,17 @@ func (p *Positions) run() {
 	for {
 		select {
 		case <-p.quit:
-			p.syncAndLog(true)
+			p.syncAndLog(true, true)
 			return
 		case <-ticker.C:
-			p.syncAndLog(false)
+			p.syncAndLog(false, true)
 		case <-p.soon:
-			p.syncAndLog(false)
+			// Only what changed is written: looking for vanished files
+			// stats every saved path, work for the periodic sync.
+			p.syncAndLog(false, false)
 			select {
 			case <-p.quit:
-				p.syncAndLog(true)
+				p.syncAndLog(true, true)
 				return
 			case <-time.After(soonGap):
 			}
@@ -296,20 +298,24 @@ func (p *Positions) run() {
 
 // syncAndLog never fails the caller: a full disk or a read-only directory must not stop the agent,
 // and the state stays dirty so the next period tries again.
-func (p *Positions) syncAndLog(force bool) {
-	if err := p.sync(force); err != nil {
+func (p *Positions) syncAndLog(force, prune bool) {
+	if err := p.sync(force, prune); err != nil {
 		p.logger.Error("cannot write positions file, will retry next sync", "path", p.path, "err", err)
 	}
 }
 
-func (p *Positions) sync(force bool) error {
+// sync writes the file if anything changed, or always with force; prune
+// first forgets the files that no longer exist.
+func (p *Positions) sync(force, prune bool) error {
 	if p.readOnly {
 		return nil
 	}
 	p.writeMu.Lock()
 	defer p.writeMu.Unlock()
 
-	p.dropVanishedFiles()
+	if prune {
+		p.dropVanishedFiles()
+	}
 
 	p.mu.Lock()
 	if !p.dirty && !force {

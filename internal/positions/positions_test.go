@@ -564,3 +564,39 @@ func TestConcurrentUse(t *testing.T) {
 		}
 	}
 }
+
+// SyncSoon writes a change within soonGap, long before the period, and
+// leaves the search for vanished files to the periodic sync.
+func TestSyncSoonWritesPromptlyWithoutPruning(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "positions.yaml")
+	live := filepath.Join(dir, "live.log")
+	if err := os.WriteFile(live, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := newTestPositions(t, config.PositionsConfig{Filename: path, SyncPeriod: time.Hour})
+	gone := filepath.Join(dir, "gone.log")
+	p.Put(gone, 7)
+	p.Put(live, 42)
+	p.SyncSoon()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		data, _ := os.ReadFile(path)
+		if strings.Contains(string(data), `"42"`) {
+			if !strings.Contains(string(data), "gone.log") {
+				t.Fatalf("SyncSoon dropped a vanished file's position:\n%s", data)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("SyncSoon did not write within 5s:\n%s", data)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := p.SyncNow(); err != nil {
+		t.Fatal(err)
+	}
+	if data, _ := os.ReadFile(path); strings.Contains(string(data), "gone.log") {
+		t.Fatalf("the full sync kept a vanished file's position:\n%s", data)
+	}
+}
