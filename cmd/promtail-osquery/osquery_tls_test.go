@@ -77,22 +77,17 @@ func TestOsqueryTLSJobRelaysToLoki(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "enroll.secret"), []byte("s3cret\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg := writeConfig(t, dir, fmt.Sprintf(`
-server: {disable: true}
-positions: {filename: %[1]s/positions.yaml}
-clients: [{url: %[2]s, batchwait: 50ms}]
-scrape_configs:
+	agent := startReceiverAgent(t, dir, loki, fmt.Sprintf(`
 - job_name: osquery_tls
   osquery_tls:
-    listen_address: 127.0.0.1:%[3]d
+    listen_address: 127.0.0.1:%[2]d
     insecure_plain_http: true
     enroll_secret_file: %[1]s/enroll.secret
     node_keys_file: %[1]s/nodes.json
     labels: {job: osquery}
   pipeline_stages:
   - osquery: {}
-`, dir, loki.PushURL(), port))
-	agent := startAgent(t, nil, "-config.file="+cfg)
+`, dir, port))
 
 	client := &osqueryClient{t: t, base: fmt.Sprintf("http://127.0.0.1:%d", port)}
 	deadline := time.Now().Add(10 * time.Second)

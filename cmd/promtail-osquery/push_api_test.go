@@ -18,20 +18,15 @@ func TestPushAPIJobRelaysToLoki(t *testing.T) {
 	defer loki.Close()
 	dir := t.TempDir()
 	port := freePort(t)
-	cfg := writeConfig(t, dir, fmt.Sprintf(`
-server: {disable: true}
-positions: {filename: %[1]s/positions.yaml}
-clients: [{url: %[2]s, batchwait: 50ms}]
-scrape_configs:
+	agent := startReceiverAgent(t, dir, loki, fmt.Sprintf(`
 - job_name: push
   loki_push_api:
-    server: {http_listen_address: 127.0.0.1, http_listen_port: %[3]d, grpc_listen_port: 0}
+    server: {http_listen_address: 127.0.0.1, http_listen_port: %d, grpc_listen_port: 0}
     labels: {pushserver: push1}
     use_incoming_timestamp: true
   pipeline_stages:
   - static_labels: {stage: seen}
-`, dir, loki.PushURL(), port))
-	agent := startAgent(t, nil, "-config.file="+cfg)
+`, port))
 	url := fmt.Sprintf("http://127.0.0.1:%d/loki/api/v1/push", port)
 	waitHTTP(t, fmt.Sprintf("http://127.0.0.1:%d/ready", port), http.StatusOK)
 
@@ -62,4 +57,18 @@ scrape_configs:
 		}
 	}
 	agent.stop(t)
+}
+
+// startReceiverAgent starts the agent with one job that receives its
+// entries (push, syslog, osquery_tls), described by scrape (a scrape_configs
+// item), shipping to loki.
+func startReceiverAgent(t *testing.T, dir string, loki *lokitest.Server, scrape string) *agentProcess {
+	t.Helper()
+	cfg := writeConfig(t, dir, fmt.Sprintf(`
+server: {disable: true}
+positions: {filename: %s/positions.yaml}
+clients: [{url: %s, batchwait: 50ms}]
+scrape_configs:
+%s`, dir, loki.PushURL(), scrape))
+	return startAgent(t, nil, "-config.file="+cfg)
 }

@@ -16,20 +16,15 @@ func TestSyslogJobRelaysToLoki(t *testing.T) {
 	defer loki.Close()
 	dir := t.TempDir()
 	port := freePort(t)
-	cfg := writeConfig(t, dir, fmt.Sprintf(`
-server: {disable: true}
-positions: {filename: %[1]s/positions.yaml}
-clients: [{url: %[2]s, batchwait: 50ms}]
-scrape_configs:
+	agent := startReceiverAgent(t, dir, loki, fmt.Sprintf(`
 - job_name: syslog
   syslog:
-    listen_address: 127.0.0.1:%[3]d
+    listen_address: 127.0.0.1:%d
     labels: {job: syslog}
   relabel_configs:
   - {source_labels: [__syslog_message_hostname], target_label: host}
   - {source_labels: [__syslog_message_app_name], target_label: app}
-`, dir, loki.PushURL(), port))
-	agent := startAgent(t, nil, "-config.file="+cfg)
+`, port))
 
 	var conn net.Conn
 	deadline := time.Now().Add(10 * time.Second)
