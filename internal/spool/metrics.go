@@ -11,7 +11,7 @@ import (
 // process and labelled by client name.
 type Metrics struct {
 	bytes       *prometheus.GaugeVec
-	records     *prometheus.GaugeVec
+	entries     *prometheus.GaugeVec
 	replayed    *prometheus.CounterVec
 	dropped     *prometheus.CounterVec
 	corrupt     *prometheus.CounterVec
@@ -24,38 +24,32 @@ type Metrics struct {
 
 // NewMetrics registers the spool metrics with reg (nil: not registered).
 func NewMetrics(reg prometheus.Registerer) *Metrics {
+	gauge := func(name, help string) *prometheus.GaugeVec {
+		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "promtail", Name: name, Help: help}, []string{"client"})
+	}
+	counter := func(name, help string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "promtail", Name: name, Help: help}, []string{"client"})
+	}
 	m := &Metrics{
-		bytes: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: "promtail", Name: "spool_bytes",
-			Help: "Bytes of entries in the client's spool: not yet acknowledged by Loki, or in a segment not yet deleted.",
-		}, []string{"client"}),
-		records: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: "promtail", Name: "spool_entries",
-			Help: "Entries in the client's spool that Loki has not acknowledged.",
-		}, []string{"client"}),
-		replayed: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "promtail", Name: "spool_replayed_entries_total",
-			Help: "Entries found in the spool at start, not acknowledged before the agent stopped, and sent again.",
-		}, []string{"client"}),
-		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "promtail", Name: "spool_dropped_entries_total",
-			Help: "Entries the spool deleted unsent because it was full (whenFull: drop_oldest).",
-		}, []string{"client"}),
-		corrupt: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "promtail", Name: "spool_corrupt_records_total",
-			Help: "Spooled batches found damaged or missing on disk and skipped; their entries are lost.",
-		}, []string{"client"}),
-		writeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "promtail", Name: "spool_write_errors_total",
-			Help: "Failed writes to the spool (disk full, directory deleted or read-only); the entries are kept and written again.",
-		}, []string{"client"}),
+		bytes: gauge("spool_bytes",
+			"Bytes of entries in the client's spool: not yet acknowledged by Loki, or in a segment not yet deleted."),
+		entries: gauge("spool_entries",
+			"Entries in the client's spool that Loki has not acknowledged."),
+		replayed: counter("spool_replayed_entries_total",
+			"Entries found in the spool at start, not acknowledged before the agent stopped, and sent again."),
+		dropped: counter("spool_dropped_entries_total",
+			"Entries the spool deleted unsent because it was full (whenFull: drop_oldest)."),
+		corrupt: counter("spool_corrupt_records_total",
+			"Spooled batches found damaged or missing on disk and skipped; their entries are lost."),
+		writeErrors: counter("spool_write_errors_total",
+			"Failed writes to the spool (disk full, directory deleted or read-only); the entries are kept and written again."),
 		oldestDesc: prometheus.NewDesc("promtail_spool_oldest_record_age_seconds",
 			"Age of the oldest entry handed to Loki and not yet acknowledged; 0 when none waits.",
 			[]string{"client"}, nil),
 		spools: make(map[*Spool]string),
 	}
 	if reg != nil {
-		reg.MustRegister(m.bytes, m.records, m.replayed, m.dropped, m.corrupt, m.writeErrors, m)
+		reg.MustRegister(m.bytes, m.entries, m.replayed, m.dropped, m.corrupt, m.writeErrors, m)
 	}
 	return m
 }
@@ -80,7 +74,7 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 type clientMetrics struct {
 	parent                *Metrics
 	name                  string
-	bytes, records        prometheus.Gauge
+	bytes, entries        prometheus.Gauge
 	replayed, droppedFull prometheus.Counter
 	corrupt, writeErrors  prometheus.Counter
 }
@@ -90,7 +84,7 @@ func (m *Metrics) forClient(name string) *clientMetrics {
 		parent:      m,
 		name:        name,
 		bytes:       m.bytes.WithLabelValues(name),
-		records:     m.records.WithLabelValues(name),
+		entries:     m.entries.WithLabelValues(name),
 		replayed:    m.replayed.WithLabelValues(name),
 		droppedFull: m.dropped.WithLabelValues(name),
 		corrupt:     m.corrupt.WithLabelValues(name),

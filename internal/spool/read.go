@@ -271,5 +271,5 @@ func (s *Spool) updateGauges() {
 
 func (s *Spool) updateGaugesLocked() {
 	s.metrics.bytes.Set(float64(s.bytes))
-	s.metrics.records.Set(float64(s.appended - s.acked - s.dropped))
+	s.metrics.entries.Set(float64(s.appended - s.acked - s.dropped))
 }

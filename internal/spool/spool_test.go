@@ -92,7 +92,7 @@ func TestAppendReadAckReplay(t *testing.T) {
 	// Loki acknowledged the first 40 only: find the position after record 39.
 	s.Ack(posAfter(t, dir, 40))
 	// Records i hold i%5+1 entries: 300 in all, 120 in the first 40.
-	if got := testutil.ToFloat64(m.records.WithLabelValues("test")); got != 180 {
+	if got := testutil.ToFloat64(m.entries.WithLabelValues("test")); got != 180 {
 		t.Fatalf("entries gauge = %v, want 180", got)
 	}
 	if age := s.oldestAgeLocked(time.Now()); age <= 0 {
@@ -112,7 +112,7 @@ func TestAppendReadAckReplay(t *testing.T) {
 		t.Fatalf("replayed entries = %v, want 180", got)
 	}
 	s.Ack(end)
-	if got := testutil.ToFloat64(m.records.WithLabelValues("test")); got != 0 {
+	if got := testutil.ToFloat64(m.entries.WithLabelValues("test")); got != 0 {
 		t.Fatalf("entries gauge = %v after everything was acknowledged", got)
 	}
 	segs, _ = segmentIDs(dir)
