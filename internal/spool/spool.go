@@ -173,15 +173,25 @@ func Open(opts Options, m *Metrics, name string, logger *slog.Logger) (*Spool, e
 	return s, nil
 }
 
-// load reads the acked file and checks every segment, cutting a torn end.
-func (s *Spool) load() error {
-	ackPath := filepath.Join(s.opts.Dir, ackFileName)
-	f, err := os.OpenFile(ackPath, os.O_RDWR|os.O_CREATE, 0o640)
+// openAckFile opens, creating it if needed, and locks the file that holds
+// the acknowledged position: the lock keeps a second writer out.
+func (s *Spool) openAckFile() (*os.File, error) {
+	path := filepath.Join(s.opts.Dir, ackFileName)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o640)
 	if err != nil {
-		return fmt.Errorf("opening %s: %w", ackPath, err)
+		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
 	if err := lock(f, s.opts.Dir); err != nil {
 		_ = f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// load reads the acked file and checks every segment, cutting a torn end.
+func (s *Spool) load() error {
+	f, err := s.openAckFile()
+	if err != nil {
 		return err
 	}
 	s.ackFile = f
@@ -464,13 +474,8 @@ func (s *Spool) checkDir() error {
 		return fmt.Errorf("spool directory: %w", err)
 	}
 	s.dirInfo = info
-	ackPath := filepath.Join(s.opts.Dir, ackFileName)
-	f, err := os.OpenFile(ackPath, os.O_RDWR|os.O_CREATE, 0o640)
+	f, err := s.openAckFile()
 	if err != nil {
-		return fmt.Errorf("opening %s: %w", ackPath, err)
-	}
-	if err := lock(f, s.opts.Dir); err != nil {
-		_ = f.Close()
 		return err
 	}
 	s.mu.Lock()
