@@ -8,14 +8,15 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/golang/snappy"
+	"github.com/klauspost/compress/s2"
 )
 
-// snappyBlockSize is how much input snappy.Encode compresses at a time: its
-// output for a longer input is the input's length followed by the
-// compressed 64 KiB pieces, each on its own. Compressing the request through
-// a window of that size gives the very same bytes without assembling the
-// whole request first.
+// snappyBlockSize is the piece of input compressed at a time. A snappy block
+// is the input's length followed by copies and literals; a copy may reach
+// back across pieces, but need not, so pieces compressed on their own and
+// laid end to end still make one valid block, built without assembling the
+// whole request first. 64 KiB is where snappy.Encode cuts its input too, so
+// the ratio is the same.
 const snappyBlockSize = 64 << 10
 
 // compressor writes a snappy block (the format of Loki push bodies) of the
@@ -30,7 +31,7 @@ type compressor struct {
 func (z *compressor) start(dst []byte, total int) {
 	if z.window == nil {
 		z.window = make([]byte, 0, snappyBlockSize)
-		z.encoded = make([]byte, snappy.MaxEncodedLen(snappyBlockSize))
+		z.encoded = make([]byte, s2.MaxEncodedLen(snappyBlockSize))
 	}
 	z.window = z.window[:0]
 	z.out = binary.AppendUvarint(dst[:0], uint64(total))
@@ -66,9 +67,11 @@ func (z *compressor) finish() []byte {
 	return out
 }
 
-// compress appends one piece without the length snappy.Encode puts first.
+// compress appends one piece without the length a block starts with. s2's
+// snappy-compatible encoder is about twice as fast as golang/snappy's for
+// log lines and Loki decodes its output with snappy.Decode like any other.
 func (z *compressor) compress(piece []byte) {
-	encoded := snappy.Encode(z.encoded, piece)
+	encoded := s2.EncodeSnappy(z.encoded, piece)
 	z.out = append(z.out, encoded[varintLen(uint64(len(piece))):]...)
 }
 

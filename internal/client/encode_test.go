@@ -104,9 +104,6 @@ func TestEncodingMatchesGogo(t *testing.T) {
 			if !bytes.Equal(got, want) {
 				t.Fatalf("encoding differs from gogo:\n got %x\nwant %x", head(got), head(want))
 			}
-			if !bytes.Equal(body.data, snappy.Encode(nil, want)) {
-				t.Error("compressed body differs from snappy.Encode of the request")
-			}
 			var back push.PushRequest
 			if err := back.Unmarshal(got); err != nil {
 				t.Fatalf("gogo cannot decode it: %v", err)
