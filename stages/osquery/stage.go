@@ -47,6 +47,8 @@ type Stage struct {
 	sm          []smField
 	smSources   map[string]bool // extracted names sent as structured metadata, never as labels
 
+	fast   bool      // event lines may take the fast path (fast.go)
+	ev     eventText // the fast path's record
 	parser fastjson.Parser
 	rec    record // the line's record (or a TLS body)
 	item   record // a record inside a TLS body
@@ -174,6 +176,7 @@ func newStage(c *Config, m *Metrics, logger *slog.Logger) *Stage {
 		}
 		s.columns[q] = slices.Clone(cols)
 	}
+	s.fast = s.fastEvents()
 	return s
 }
 
@@ -194,6 +197,9 @@ func (s *Stage) Process(e *stages.Entry, next func(*stages.Entry)) {
 			return
 		}
 		s.malformed(e, next, failNotJSON)
+		return
+	}
+	if s.fast && s.processEvent(e, text, next) {
 		return
 	}
 	v, err := s.parser.Parse(text)
@@ -433,29 +439,33 @@ func (s *Stage) firstRun(r *record, f format, act []byte) bool {
 }
 
 func (s *Stage) recordTime(r *record) (time.Time, bool) {
+	var cal []byte
+	if r.calendarTime != nil {
+		cal = r.calendarTime.GetStringBytes()
+	}
+	unix, unixOK := s.scalar(r.unixTime)
+	return s.timeFrom(cal, unix, unixOK)
+}
+
+// timeFrom picks the entry time from a record's calendarTime text and
+// unixTime text (unixOK: it has one), as the timestamp option says.
+func (s *Stage) timeFrom(cal, unix []byte, unixOK bool) (time.Time, bool) {
 	if s.timestamp == TimestampNone {
 		return time.Time{}, false
 	}
-	fromCalendar := func() (time.Time, bool) {
-		if r.calendarTime == nil {
-			return time.Time{}, false
-		}
-		return parseCalendarTime(r.calendarTime.GetStringBytes())
-	}
 	fromUnix := func() (time.Time, bool) {
-		b, ok := s.scalar(r.unixTime)
-		if !ok {
+		if !unixOK {
 			return time.Time{}, false
 		}
-		return parseUnixSeconds(b)
+		return parseUnixSeconds(unix)
 	}
 	if s.timestamp == TimestampUnixTime {
 		if t, ok := fromUnix(); ok {
 			return t, true
 		}
-		return fromCalendar()
+		return parseCalendarTime(cal)
 	}
-	if t, ok := fromCalendar(); ok {
+	if t, ok := parseCalendarTime(cal); ok {
 		return t, true
 	}
 	return fromUnix()
@@ -472,12 +482,14 @@ func (s *Stage) recordLabels(r *record, f format) {
 		if r.decorations != nil {
 			if d, err := r.decorations.Object(); err == nil {
 				d.Visit(func(k []byte, v *fastjson.Value) {
-					s.decorationLabelPair("decorations", k, v, host.s)
+					b, ok := s.scalar(v)
+					s.decorationLabelPair("decorations", k, b, ok, host.s)
 				})
 			}
 		}
 		for _, td := range r.topDecorations {
-			s.decorationLabelPair("", td.key, td.v, host.s)
+			b, ok := s.scalar(td.v)
+			s.decorationLabelPair("", td.key, b, ok, host.s)
 		}
 	}
 	if s.labelName && r.name != nil {
@@ -580,7 +592,9 @@ func (s *Stage) admit(g *guard, scope string, name model.LabelName, value string
 	return false
 }
 
-func (s *Stage) decorationLabelPair(prefix string, k []byte, v *fastjson.Value, host string) {
+// decorationLabelPair adds the label of decoration k, whose value has the
+// text b when it is a scalar.
+func (s *Stage) decorationLabelPair(prefix string, k, b []byte, scalar bool, host string) {
 	if !s.decorationsAll && !s.decorationNames[string(k)] {
 		return
 	}
@@ -602,8 +616,7 @@ func (s *Stage) decorationLabelPair(prefix string, k []byte, v *fastjson.Value, 
 		s.ctr.drop(dropInvalidName)
 		return
 	}
-	b, ok := s.scalar(v)
-	if !ok {
+	if !scalar {
 		return
 	}
 	value, ok := s.checkValue(s.intern.get(b))

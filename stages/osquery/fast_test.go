@@ -1,0 +1,178 @@
+package osquery
+
+import (
+	"fmt"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// fastConfigs are configurations that let event lines take the fast path,
+// covering what it reads: decorations all, listed or none, with a prefix and
+// a tight guard, each label field, and every timestamp source it serves.
+func fastConfigs() []*Config {
+	plain := DefaultConfig()
+	plain.Extract = Selection{Mode: SelectNone}
+
+	listed := DefaultConfig()
+	listed.Extract = Selection{Mode: SelectNone}
+	listed.Decorations = Selection{Names: []string{"hostname", "username", "bad key", "__x"}}
+	listed.DecorationPrefix = "d_"
+	listed.Labels = []string{"name", "host", "action", "format", "severity", "epoch"}
+	listed.Timestamp = TimestampUnixTime
+	listed.MaxLabelValueLength = 12
+	listed.MaxLabelValues = 2
+
+	bare := DefaultConfig()
+	bare.Extract = Selection{Mode: SelectNone}
+	bare.Decorations = Selection{Mode: SelectNone}
+	bare.Timestamp = TimestampNone
+	bare.LongLabelValues = LongValuesDrop
+	bare.MaxLabelValueLength = 12
+	bare.Malformed = MalformedDrop
+
+	return []*Config{plain, listed, bare}
+}
+
+// fastCases are event lines the fast path reads (fast) and lines it must
+// leave to the full parse because it would read them differently or not
+// at all.
+var fastCases = []struct {
+	name string
+	line string
+	fast bool
+}{
+	{"5.x event", event5, true},
+	{"2.x strings", event2, true},
+	{"numerics as numbers", eventNumerics, true},
+	{"top-level decorations", eventTopLevel, true},
+	{"spaces everywhere", " \t{ \"name\" : \"q\" ,\r\n\"hostIdentifier\":\"h\", \"columns\" : { \"a\" : [ 1 , -2.5e3 , true , null , { } , [ ] ] } , \"action\":\"added\" } \n", true},
+	{"duplicated keys, the last wins", `{"name":"a","name":"b","hostIdentifier":"h1","hostIdentifier":"h2","decorations":{"x":"1"},"decorations":{"y":"2"},"columns":{},"action":"added","action":"removed"}`, true},
+	{"non-string values", `{"name":7,"hostIdentifier":true,"calendarTime":5,"unixTime":"1793491200","epoch":"3","action":1,"decorations":{"a":null,"b":{"c":1},"d":[1],"e":false,"f":1.5},"columns":{"x":"y"}}`, true},
+	{"null host", `{"name":"q","hostIdentifier":null,"columns":{},"action":"added"}`, true},
+	{"escapes only where skipped", `{"name":"q","hostIdentifier":"h","columns":{"k\"\\ey":"v\\\"al\u00e9","n":"\\"},"action":"added","counter":"0"}`, true},
+	{"unknown non-string fields", `{"name":"q","hostIdentifier":"h","columns":{},"extra":{"deep":[1,2,{"x":null}]},"n":1}`, true},
+	{"invalid UTF-8 in a label", "{\"name\":\"q\xff\",\"hostIdentifier\":\"h\",\"columns\":{}}", true},
+	{"long label values", `{"name":"a-very-long-query-name-indeed","hostIdentifier":"h","decorations":{"hostname":"a-very-long-hostname"},"columns":{}}`, true},
+	{"many hosts past the guard", `{"name":"q","hostIdentifier":"h","decorations":{"username":"u3"},"columns":{}}`, true},
+	{"other formats present, columns win", `{"name":"q","hostIdentifier":"h","snapshot":[{"a":1}],"diffResults":{},"severity":0,"message":"m","columns":{"a":"b"}}`, true},
+
+	{"escaped host", `{"name":"q","hostIdentifier":"h\u00e9","columns":{}}`, false},
+	{"escaped key", `{"na\u006de":"q","hostIdentifier":"h","columns":{}}`, false},
+	{"escaped decoration", `{"name":"q","hostIdentifier":"h","decorations":{"a":"\"x\""},"columns":{}}`, false},
+	{"escaped top-level decoration", `{"name":"q","hostIdentifier":"h","extra":"a\\b","columns":{}}`, false},
+	{"no hostIdentifier", `{"name":"q","hostname":"h","columns":{}}`, false},
+	{"columns not an object", `{"name":"q","hostIdentifier":"h","columns":"x"}`, false},
+	{"no columns", `{"name":"q","hostIdentifier":"h","snapshot":[]}`, false},
+	{"snapshot", snapshot, false},
+	{"batch", batch, false},
+	{"status", status5, false},
+	{"loose number", `{"name":"q","hostIdentifier":"h","columns":{"a":1.},"unixTime":01}`, false},
+	{"NaN", `{"name":"q","hostIdentifier":"h","columns":{"a":NaN}}`, false},
+	{"trailing text", `{"name":"q","hostIdentifier":"h","columns":{}} x`, false},
+	{"unterminated", `{"name":"q","hostIdentifier":"h","columns":{"a":"b}`, false},
+	{"array at the top", `[{"name":"q"}]`, false},
+	{"too deep", `{"name":"q","hostIdentifier":"h","columns":{"a":` + strings.Repeat("[", 70) + strings.Repeat("]", 70) + `}}`, false},
+	{"missing comma", `{"name":"q" "hostIdentifier":"h","columns":{}}`, false},
+	{"truthy prefix", `{"name":"q","hostIdentifier":"h","columns":{"a":tru}}`, false},
+}
+
+func TestFastPathReadsWhatItShould(t *testing.T) {
+	var ev eventText
+	for _, tc := range fastCases {
+		if got := scanEvent(tc.line, &ev); got != tc.fast {
+			t.Errorf("%s: fast path taken = %v, want %v", tc.name, got, tc.fast)
+		}
+	}
+	for _, cfg := range fastConfigs() {
+		if !newStageHarness(t, cfg).stage.fast {
+			t.Errorf("config %+v does not take the fast path", cfg)
+		}
+	}
+	for _, cfg := range fuzzConfigs()[:4] {
+		if newStageHarness(t, cfg).stage.fast {
+			t.Errorf("config %+v takes the fast path but needs the columns or extracted values", cfg)
+		}
+	}
+}
+
+// TestFastPathMatchesFullParse runs every case and the bench lines through
+// each fast configuration twice, with and without the fast path, and wants
+// the same entries and the same counters.
+func TestFastPathMatchesFullParse(t *testing.T) {
+	data, err := os.ReadFile("testdata/bench-events.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+	for _, tc := range fastCases {
+		lines = append(lines, tc.line)
+	}
+	for i, cfg := range fastConfigs() {
+		fast, full := newStageHarness(t, cfg), newStageHarness(t, cfg)
+		full.stage.fast = false
+		for _, line := range lines {
+			compareFastFull(t, fast, full, line)
+		}
+		if t.Failed() {
+			t.Fatalf("config %d differs", i)
+		}
+	}
+}
+
+// FuzzFastPath holds the fast path to the full parse on any input. Run
+// with: go test -fuzz FuzzFastPath ./stages/osquery/
+func FuzzFastPath(f *testing.F) {
+	for _, tc := range fastCases {
+		f.Add(tc.line)
+	}
+	cfgs := fastConfigs()
+	f.Fuzz(func(t *testing.T, line string) {
+		for _, cfg := range cfgs {
+			fast, full := newStageHarness(t, cfg), newStageHarness(t, cfg)
+			full.stage.fast = false
+			compareFastFull(t, fast, full, line)
+		}
+	})
+}
+
+func compareFastFull(t *testing.T, fast, full *harness, line string) {
+	t.Helper()
+	got, want := fast.run(line), full.run(line)
+	if len(got) != len(want) {
+		t.Errorf("%q: %d entries on the fast path, %d on the full parse", line, len(got), len(want))
+		return
+	}
+	for i := range got {
+		g, w := got[i], want[i]
+		if !reflect.DeepEqual(g.Labels, w.Labels) || !g.Timestamp.Equal(w.Timestamp) || g.Line != w.Line ||
+			!reflect.DeepEqual(g.StructuredMetadata, w.StructuredMetadata) || !reflect.DeepEqual(g.Extracted, w.Extracted) {
+			t.Errorf("%q:\n fast %v %v %q %v\n full %v %v %q %v", line, g.Labels, g.Timestamp, g.Line, g.Extracted, w.Labels, w.Timestamp, w.Line, w.Extracted)
+		}
+	}
+	if g, w := gatherText(t, fast.reg), gatherText(t, full.reg); g != w {
+		t.Errorf("%q: counters differ\n fast:\n%s\n full:\n%s", line, g, w)
+	}
+}
+
+func gatherText(t *testing.T, reg *prometheus.Registry) string {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			b.WriteString(mf.GetName())
+			for _, l := range m.GetLabel() {
+				b.WriteString(" " + l.GetName() + "=" + l.GetValue())
+			}
+			fmt.Fprintf(&b, " %g\n", m.GetCounter().GetValue())
+		}
+	}
+	return b.String()
+}
