@@ -26,6 +26,9 @@ type Pipeline struct {
 	// extracted is reused by Process for every entry that comes in without
 	// extracted values.
 	extracted map[string]any
+	// seed: Process copies the labels into the extracted values, for the
+	// stages or the consumer that read them.
+	seed bool
 }
 
 // NewPipeline builds a pipeline from the decoded YAML of a pipeline_stages list:
@@ -35,7 +38,7 @@ func NewPipeline(items []any, opts Options) (*Pipeline, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	p := &Pipeline{}
+	p := &Pipeline{seed: !opts.ExtractedUnread || opts.Inspector != nil}
 	for i, item := range items {
 		name, body, err := splitItem(item)
 		if err != nil {
@@ -52,6 +55,9 @@ func NewPipeline(items []any, opts Options) (*Pipeline, error) {
 			if iv := f.FlushInterval(); iv > 0 && (p.interval == 0 || iv < p.interval) {
 				p.interval = iv
 			}
+		}
+		if r, ok := st.(ExtractedReader); !ok || r.ReadsExtracted() {
+			p.seed = true
 		}
 		if opts.Inspector != nil {
 			st = inspect(st, name, opts.Inspector)
@@ -134,7 +140,7 @@ func newStage(name string, body any, opts Options) (Stage, error) {
 // of the last one. Before the first stage, the entry gets its own copy of its labels
 // (stages change them in place) and, when it comes with no extracted values, the
 // labels are copied into Extracted, as Promtail does, so that stages can use them
-// as sources.
+// as sources (unless nothing reads them, see ExtractedReader).
 //
 // The extracted map given to such an entry is the pipeline's own, cleared and
 // reused for the next entry: extracted values never leave the pipeline, and a
@@ -152,8 +158,10 @@ func (p *Pipeline) Process(e *Entry, out func(*Entry)) {
 		clear(p.extracted)
 		e.Extracted = p.extracted
 	}
-	for k, v := range e.Labels {
-		e.Extracted[string(k)] = string(v)
+	if p.seed {
+		for k, v := range e.Labels {
+			e.Extracted[string(k)] = string(v)
+		}
 	}
 	p.run(e, out)
 }

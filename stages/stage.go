@@ -29,6 +29,15 @@ type Flusher interface {
 	FlushInterval() time.Duration
 }
 
+// ExtractedReader is implemented by stages that can tell whether they read
+// the extracted values an entry comes with. A stage that does not implement
+// it is taken to read them. When no stage of a pipeline reads them and
+// nothing reads the pipeline's own (Options.ExtractedUnread), the pipeline
+// skips copying each entry's labels into its extracted map.
+type ExtractedReader interface {
+	ReadsExtracted() bool
+}
+
 // Config is the decoded body of one pipeline_stages item. NewStage validates it
 // and builds the stage; everything that can be computed once (regexes, templates,
 // JMESPath expressions) is computed there, never per entry.

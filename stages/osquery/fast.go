@@ -246,15 +246,26 @@ func (sc *jsonScan) members(depth int, value func(key []byte, escaped bool) bool
 	}
 }
 
-// str reads the string at sc.i and returns its raw contents. Like fastjson,
-// it ends the string at the first quote not escaped by an odd run of
-// backslashes and leaves escapes to whoever needs the contents.
+// str reads the string at sc.i and returns its raw contents, and whether
+// they hold an escape.
 func (sc *jsonScan) str() (raw []byte, escaped, ok bool) {
+	start := sc.i + 1
+	if !sc.skipString() {
+		return nil, false, false
+	}
+	raw = sc.b[start : sc.i-1]
+	return raw, bytes.IndexByte(raw, '\\') >= 0, true
+}
+
+// skipString steps over the string at sc.i. Like fastjson, it ends the
+// string at the first quote not escaped by an odd run of backslashes and
+// leaves escapes to whoever needs the contents.
+func (sc *jsonScan) skipString() bool {
 	start := sc.i + 1
 	for from := start; ; {
 		n := bytes.IndexByte(sc.b[from:], '"')
 		if n < 0 {
-			return nil, false, false
+			return false
 		}
 		q := from + n
 		k := q
@@ -262,9 +273,8 @@ func (sc *jsonScan) str() (raw []byte, escaped, ok bool) {
 			k--
 		}
 		if (q-k)%2 == 0 {
-			raw = sc.b[start:q]
 			sc.i = q + 1
-			return raw, bytes.IndexByte(raw, '\\') >= 0, true
+			return true
 		}
 		from = q + 1
 	}
@@ -296,12 +306,11 @@ func (sc *jsonScan) scalar() ([]byte, kind) {
 func (sc *jsonScan) skip(depth int) bool {
 	switch sc.peek() {
 	case '{':
-		return sc.members(depth+1, func([]byte, bool) bool { return sc.skip(depth + 1) })
+		return sc.skipObject(depth + 1)
 	case '[':
-		return sc.elements(depth + 1)
+		return sc.skipArray(depth + 1)
 	case '"':
-		_, _, ok := sc.str()
-		return ok
+		return sc.skipString()
 	case 't':
 		return sc.literal("true")
 	case 'f':
@@ -316,7 +325,46 @@ func (sc *jsonScan) skip(depth int) bool {
 	return validNumber(sc.b[start:sc.i])
 }
 
-func (sc *jsonScan) elements(depth int) bool {
+// skipObject is members with every value stepped over, without the call
+// per member.
+func (sc *jsonScan) skipObject(depth int) bool {
+	if depth > scanMaxDepth {
+		return false
+	}
+	sc.i++
+	sc.ws()
+	if sc.peek() == '}' {
+		sc.i++
+		return true
+	}
+	for {
+		sc.ws()
+		if sc.peek() != '"' || !sc.skipString() {
+			return false
+		}
+		sc.ws()
+		if sc.peek() != ':' {
+			return false
+		}
+		sc.i++
+		sc.ws()
+		if !sc.skip(depth) {
+			return false
+		}
+		sc.ws()
+		switch sc.peek() {
+		case ',':
+			sc.i++
+		case '}':
+			sc.i++
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+func (sc *jsonScan) skipArray(depth int) bool {
 	if depth > scanMaxDepth {
 		return false
 	}
