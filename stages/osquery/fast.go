@@ -2,6 +2,8 @@ package osquery
 
 import (
 	"bytes"
+	"encoding/binary"
+	"slices"
 	"unsafe"
 
 	"github.com/promtail-osquery/promtail-osquery/stages"
@@ -48,7 +50,6 @@ func (s *Stage) processEvent(e *stages.Entry, text string, next func(*stages.Ent
 		return false
 	}
 	s.ctr.record(formatEvent)
-	s.recLabels = s.recLabels[:0]
 	s.eventLabels(ev)
 	s.flat, s.recFlat = s.flat[:0], 0
 	s.recTime, s.recTimeOK = s.timeFrom(ev.calendarTime, ev.unixTime, ev.hasUnix)
@@ -57,9 +58,69 @@ func (s *Stage) processEvent(e *stages.Entry, text string, next func(*stages.Ent
 	return true
 }
 
-// eventLabels is recordLabels for a scanned event line, in the same order:
-// decorations first, then the record's own labels.
+// labelMemo remembers the record labels of recent event lines by the texts
+// they were made from: lines come from a few hosts and queries over and
+// over, and one lookup then replaces a dozen (names, interned values, the
+// guard). Only labels made without a value dropped or cut are kept, so that
+// such drops are counted on every line; the guard never forgets a value it
+// admitted, so admitting it again changes nothing. Bounded like the interner.
+type labelMemo struct {
+	m   map[string][]labelPair
+	key []byte
+}
+
+// memoKey is the texts ev's record labels depend on, each written as its
+// length plus one (0: absent) and its bytes, so that no two inputs share a
+// key.
+func (m *labelMemo) memoKey(ev *eventText) []byte {
+	k := m.key[:0]
+	field := func(b []byte, present bool) {
+		if !present {
+			k = append(k, 0)
+			return
+		}
+		k = binary.AppendUvarint(k, uint64(len(b))+1)
+		k = append(k, b...)
+	}
+	field(ev.name, ev.hasName)
+	field(ev.host, ev.hasHost)
+	field(ev.epoch, ev.hasEpoch)
+	k = binary.AppendUvarint(k, uint64(len(ev.decorations)))
+	for _, d := range ev.decorations {
+		field(d.key, true)
+		field(d.value, d.scalar)
+	}
+	k = binary.AppendUvarint(k, uint64(len(ev.topDecorations)))
+	for _, d := range ev.topDecorations {
+		field(d.key, true)
+		field(d.value, true)
+	}
+	m.key = k
+	return k
+}
+
+// eventLabels sets s.recLabels for a scanned event line.
 func (s *Stage) eventLabels(ev *eventText) {
+	key := s.memo.memoKey(ev)
+	if labels, ok := s.memo.m[string(key)]; ok {
+		s.recLabels = append(s.recLabels[:0], labels...)
+		return
+	}
+	changes := s.ctr.changes
+	s.recLabels = s.recLabels[:0]
+	s.makeEventLabels(ev)
+	if s.ctr.changes != changes {
+		return
+	}
+	if s.memo.m == nil || len(s.memo.m) >= maxInterned {
+		s.memo.m = make(map[string][]labelPair, 64)
+	}
+	s.memo.m[string(key)] = slices.Clone(s.recLabels)
+}
+
+// makeEventLabels is recordLabels for a scanned event line, in the same
+// order: decorations first, then the record's own labels.
+func (s *Stage) makeEventLabels(ev *eventText) {
 	var host interned
 	if ev.hasHost {
 		host = s.intern.get(ev.host)
@@ -250,34 +311,30 @@ func (sc *jsonScan) members(depth int, value func(key []byte, escaped bool) bool
 // they hold an escape.
 func (sc *jsonScan) str() (raw []byte, escaped, ok bool) {
 	start := sc.i + 1
-	if !sc.skipString() {
+	if escaped, ok = sc.skipString(); !ok {
 		return nil, false, false
 	}
-	raw = sc.b[start : sc.i-1]
-	return raw, bytes.IndexByte(raw, '\\') >= 0, true
+	return sc.b[start : sc.i-1], escaped, true
 }
 
-// skipString steps over the string at sc.i. Like fastjson, it ends the
-// string at the first quote not escaped by an odd run of backslashes and
-// leaves escapes to whoever needs the contents.
-func (sc *jsonScan) skipString() bool {
-	start := sc.i + 1
-	for from := start; ; {
-		n := bytes.IndexByte(sc.b[from:], '"')
-		if n < 0 {
-			return false
+// skipString steps over the string at sc.i and reports whether it holds an
+// escape. A backslash escapes the byte after it, which ends the string where
+// fastjson ends it: at the first quote after an even run of backslashes.
+// Escapes themselves are left to whoever needs the contents. Most strings
+// here are short keys and values, for which this loop costs less than a
+// call to bytes.IndexByte.
+func (sc *jsonScan) skipString() (escaped, ok bool) {
+	for i := sc.i + 1; i < len(sc.b); i++ {
+		switch sc.b[i] {
+		case '"':
+			sc.i = i + 1
+			return escaped, true
+		case '\\':
+			escaped = true
+			i++
 		}
-		q := from + n
-		k := q
-		for k > start && sc.b[k-1] == '\\' {
-			k--
-		}
-		if (q-k)%2 == 0 {
-			sc.i = q + 1
-			return true
-		}
-		from = q + 1
 	}
+	return false, false
 }
 
 // scalar reads the value at sc.i for its text.
@@ -310,7 +367,8 @@ func (sc *jsonScan) skip(depth int) bool {
 	case '[':
 		return sc.skipArray(depth + 1)
 	case '"':
-		return sc.skipString()
+		_, ok := sc.skipString()
+		return ok
 	case 't':
 		return sc.literal("true")
 	case 'f':
@@ -339,7 +397,10 @@ func (sc *jsonScan) skipObject(depth int) bool {
 	}
 	for {
 		sc.ws()
-		if sc.peek() != '"' || !sc.skipString() {
+		if sc.peek() != '"' {
+			return false
+		}
+		if _, ok := sc.skipString(); !ok {
 			return false
 		}
 		sc.ws()

@@ -147,6 +147,9 @@ type counters struct {
 	splitRows [numFormats]prometheus.Counter
 	failures  [numFailures]prometheus.Counter
 	dropped   [numDropReasons]prometheus.Counter
+	// changes counts the label values dropped or cut: labels computed while
+	// it stays put depend on their input alone and may be reused.
+	changes int
 }
 
 func (c *counters) record(f format) {
@@ -177,7 +180,13 @@ func (c *counters) failure(r failure) {
 	c.failures[r].Inc()
 }
 
+func (c *counters) truncated() {
+	c.changes++
+	c.m.labelsTruncated.Inc()
+}
+
 func (c *counters) drop(r dropReason) {
+	c.changes++
 	if c.dropped[r] == nil {
 		c.dropped[r] = c.m.labelsDropped.WithLabelValues(dropReasonNames[r])
 	}

@@ -49,6 +49,7 @@ type Stage struct {
 
 	fast   bool      // event lines may take the fast path (fast.go)
 	ev     eventText // the fast path's record
+	memo   labelMemo
 	parser fastjson.Parser
 	rec    record // the line's record (or a TLS body)
 	item   record // a record inside a TLS body
@@ -578,7 +579,7 @@ func (s *Stage) checkValue(v interned) (string, bool) {
 			s.ctr.drop(dropTooLong)
 			return "", false
 		}
-		s.ctr.m.labelsTruncated.Inc()
+		s.ctr.truncated()
 		return truncateUTF8(v.s, s.maxLen), true
 	}
 	return v.s, true
