@@ -157,7 +157,7 @@ func scanEvent(text string, ev *eventText) bool {
 	if sc.i == len(sc.b) || sc.b[sc.i] != '{' {
 		return false
 	}
-	ok := sc.members(1, func(key []byte, escaped bool) bool {
+	ok := sc.container(1, func(key []byte, escaped bool) bool {
 		if escaped {
 			return false
 		}
@@ -190,7 +190,7 @@ func scanEvent(text string, ev *eventText) bool {
 			if sc.peek() != '{' {
 				return sc.skip(1)
 			}
-			return sc.members(2, func(dkey []byte, escaped bool) bool {
+			return sc.container(2, func(dkey []byte, escaped bool) bool {
 				if escaped {
 					return false
 				}
@@ -264,41 +264,59 @@ func (sc *jsonScan) peek() byte {
 	return 0
 }
 
-// members reads the object at sc.i; value is called at each member's value
-// with the member's raw key and must step over the value.
-func (sc *jsonScan) members(depth int, value func(key []byte, escaped bool) bool) bool {
+// container reads the object or array at sc.i. An object's members are
+// read key first; value, when not nil, is then called at the member's value
+// with the raw key and must step over the value. Without value, and for an
+// array's elements, values are stepped over here.
+func (sc *jsonScan) container(depth int, value func(key []byte, escaped bool) bool) bool {
 	if depth > scanMaxDepth {
 		return false
 	}
+	object := sc.b[sc.i] == '{'
+	end := byte(']')
+	if object {
+		end = '}'
+	}
 	sc.i++
 	sc.ws()
-	if sc.peek() == '}' {
+	if sc.peek() == end {
 		sc.i++
 		return true
 	}
 	for {
 		sc.ws()
-		if sc.peek() != '"' {
-			return false
+		ok := true
+		if object {
+			if sc.peek() != '"' {
+				return false
+			}
+			var key []byte
+			var escaped bool
+			if key, escaped, ok = sc.str(); !ok {
+				return false
+			}
+			sc.ws()
+			if sc.peek() != ':' {
+				return false
+			}
+			sc.i++
+			sc.ws()
+			if value != nil {
+				ok = value(key, escaped)
+			} else {
+				ok = sc.skip(depth)
+			}
+		} else {
+			ok = sc.skip(depth)
 		}
-		key, escaped, ok := sc.str()
 		if !ok {
-			return false
-		}
-		sc.ws()
-		if sc.peek() != ':' {
-			return false
-		}
-		sc.i++
-		sc.ws()
-		if !value(key, escaped) {
 			return false
 		}
 		sc.ws()
 		switch sc.peek() {
 		case ',':
 			sc.i++
-		case '}':
+		case end:
 			sc.i++
 			return true
 		default:
@@ -362,10 +380,8 @@ func (sc *jsonScan) scalar() ([]byte, kind) {
 // skip steps over the value at sc.i.
 func (sc *jsonScan) skip(depth int) bool {
 	switch sc.peek() {
-	case '{':
-		return sc.skipObject(depth + 1)
-	case '[':
-		return sc.skipArray(depth + 1)
+	case '{', '[':
+		return sc.container(depth+1, nil)
 	case '"':
 		_, ok := sc.skipString()
 		return ok
@@ -381,76 +397,6 @@ func (sc *jsonScan) skip(depth int) bool {
 		sc.i++
 	}
 	return validNumber(sc.b[start:sc.i])
-}
-
-// skipObject is members with every value stepped over, without the call
-// per member.
-func (sc *jsonScan) skipObject(depth int) bool {
-	if depth > scanMaxDepth {
-		return false
-	}
-	sc.i++
-	sc.ws()
-	if sc.peek() == '}' {
-		sc.i++
-		return true
-	}
-	for {
-		sc.ws()
-		if sc.peek() != '"' {
-			return false
-		}
-		if _, ok := sc.skipString(); !ok {
-			return false
-		}
-		sc.ws()
-		if sc.peek() != ':' {
-			return false
-		}
-		sc.i++
-		sc.ws()
-		if !sc.skip(depth) {
-			return false
-		}
-		sc.ws()
-		switch sc.peek() {
-		case ',':
-			sc.i++
-		case '}':
-			sc.i++
-			return true
-		default:
-			return false
-		}
-	}
-}
-
-func (sc *jsonScan) skipArray(depth int) bool {
-	if depth > scanMaxDepth {
-		return false
-	}
-	sc.i++
-	sc.ws()
-	if sc.peek() == ']' {
-		sc.i++
-		return true
-	}
-	for {
-		sc.ws()
-		if !sc.skip(depth) {
-			return false
-		}
-		sc.ws()
-		switch sc.peek() {
-		case ',':
-			sc.i++
-		case ']':
-			sc.i++
-			return true
-		default:
-			return false
-		}
-	}
 }
 
 func (sc *jsonScan) literal(word string) bool {
