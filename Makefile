@@ -47,9 +47,12 @@ soak:
 vet:
 	$(GO) vet ./...
 
+# Build tags for `make build`, e.g. TAGS=no_kubernetes_sd (see README.md).
+TAGS ?=
+
 # build: the agent binary, into bin/ (ignored by git): static and without
 # cgo, as Promtail's releases are. Linking libc costs 1.5 MiB of resident
 # memory for nothing the default build uses; the journal target, which needs
 # cgo, is built with its tag (see README.md).
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -o bin/promtail-osquery ./cmd/promtail-osquery
+	CGO_ENABLED=0 $(GO) build -trimpath -tags '$(TAGS)' -o bin/promtail-osquery ./cmd/promtail-osquery

@@ -8,13 +8,12 @@ import (
 	"gopkg.in/yaml.v2"
 
 	// The service discovery mechanisms every build links. Each package
-	// registers its *_sd_configs key with the discovery package. The cloud
-	// ones are in sd_cloud.go.
-	_ "github.com/prometheus/prometheus/discovery/consul"     // consul_sd_configs
-	_ "github.com/prometheus/prometheus/discovery/dns"        // dns_sd_configs
-	_ "github.com/prometheus/prometheus/discovery/file"       // file_sd_configs
-	_ "github.com/prometheus/prometheus/discovery/kubernetes" // kubernetes_sd_configs
-	_ "github.com/prometheus/prometheus/discovery/moby"       // docker_sd_configs, dockerswarm_sd_configs
+	// registers its *_sd_configs key with the discovery package. Kubernetes
+	// is in sd_kubernetes.go, the cloud ones in sd_cloud.go.
+	_ "github.com/prometheus/prometheus/discovery/consul" // consul_sd_configs
+	_ "github.com/prometheus/prometheus/discovery/dns"    // dns_sd_configs
+	_ "github.com/prometheus/prometheus/discovery/file"   // file_sd_configs
+	_ "github.com/prometheus/prometheus/discovery/moby"   // docker_sd_configs, dockerswarm_sd_configs
 )
 
 // Promtail's own consulagent_sd_configs (a fork of the Consul SD that asks the

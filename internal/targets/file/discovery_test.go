@@ -10,7 +10,6 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/discovery"
 	filesd "github.com/prometheus/prometheus/discovery/file"
-	"github.com/prometheus/prometheus/discovery/kubernetes"
 	"github.com/prometheus/prometheus/discovery/targetgroup"
 	"github.com/prometheus/prometheus/model/relabel"
 
@@ -242,13 +241,8 @@ func TestAdaptSDConfigs(t *testing.T) {
 		&targetgroup.Group{Labels: model.LabelSet{"a": "1"}},
 		&targetgroup.Group{Targets: []model.LabelSet{{model.AddressLabel: "x"}}, Source: "mine"},
 	}
-	pod := &kubernetes.SDConfig{Role: kubernetes.RolePod}
-	podSel := &kubernetes.SDConfig{Role: kubernetes.RolePod, Selectors: []kubernetes.SelectorConfig{
-		{Role: kubernetes.RolePod, Label: "app=x"},
-		{Role: kubernetes.RolePod, Field: "status.phase=Running"},
-	}}
-	node := &kubernetes.SDConfig{Role: kubernetes.RoleNode}
-	out := adaptSDConfigs(discovery.Configs{static, pod, podSel, node}, "n1")
+	other := &filesd.SDConfig{Files: []string{"/etc/targets/*.yaml"}}
+	out := adaptSDConfigs(discovery.Configs{static, other}, "n1")
 
 	gotStatic := out[0].(discovery.StaticConfig)
 	if len(gotStatic[0].Targets) != 1 || gotStatic[0].Targets[0][model.AddressLabel] != "localhost" || gotStatic[0].Source != "0" {
@@ -260,18 +254,8 @@ func TestAdaptSDConfigs(t *testing.T) {
 	if len(static[0].Targets) != 0 {
 		t.Fatal("the caller's static config was changed")
 	}
-	if sel := out[1].(*kubernetes.SDConfig).Selectors; len(sel) != 1 || sel[0].Field != "spec.nodeName=n1" {
-		t.Fatalf("pod selectors = %+v", sel)
-	}
-	sel := out[2].(*kubernetes.SDConfig).Selectors
-	if sel[0].Field != "spec.nodeName=n1" || sel[1].Field != "status.phase=Running,spec.nodeName=n1" {
-		t.Fatalf("pod selectors = %+v", sel)
-	}
-	if podSel.Selectors[0].Field != "" || len(pod.Selectors) != 0 {
-		t.Fatal("the caller's kubernetes config was changed")
-	}
-	if out[3] != node {
-		t.Fatal("a node role config was changed")
+	if out[1] != other {
+		t.Fatal("a file discovery config was changed")
 	}
 }
 

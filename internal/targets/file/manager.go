@@ -35,7 +35,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/discovery"
-	"github.com/prometheus/prometheus/discovery/kubernetes"
 	"github.com/prometheus/prometheus/discovery/targetgroup"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/relabel"
@@ -329,39 +328,13 @@ func adaptSDConfigs(in discovery.Configs, hostname string) discovery.Configs {
 				groups = append(groups, &ng)
 			}
 			out = append(out, groups)
-		case *kubernetes.SDConfig:
-			if c.Role != kubernetes.RolePod {
-				out = append(out, c)
-				continue
-			}
-			out = append(out, withNodeSelector(c, hostname))
 		default:
-			out = append(out, c)
+			out = append(out, onThisNode(c, hostname))
 		}
 	}
 	return out
 }
 
-func withNodeSelector(c *kubernetes.SDConfig, hostname string) *kubernetes.SDConfig {
-	field := "spec.nodeName=" + hostname
-	nc := *c
-	if len(c.Selectors) == 0 {
-		nc.Selectors = []kubernetes.SelectorConfig{{Role: kubernetes.RolePod, Field: field}}
-		return &nc
-	}
-	nc.Selectors = make([]kubernetes.SelectorConfig, len(c.Selectors))
-	for i, s := range c.Selectors {
-		switch {
-		case s.Role != kubernetes.RolePod:
-		case s.Field == "":
-			s.Field = field
-		case !strings.Contains(s.Field, field):
-			s.Field += "," + field
-		}
-		nc.Selectors[i] = s
-	}
-	return &nc
-}
 
 func (m *Manager) runSync(ctx context.Context) {
 	for {
