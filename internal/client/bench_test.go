@@ -44,6 +44,13 @@ func benchEntries() []stages.Entry {
 // compress about as well as real ones (to ~22% with snappy), spread over
 // streams streams.
 func osqueryEntries(streams int) []stages.Entry {
+	return osqueryEntriesLabelled(streams, false)
+}
+
+// osqueryEntriesLabelled are osqueryEntries, with the labels the osquery
+// stage gives them by default when labelled (query name, host, action and
+// decorations: 250 streams of 7 labels).
+func osqueryEntriesLabelled(streams int, labelled bool) []stages.Entry {
 	rng := rand.New(rand.NewPCG(1, 2))
 	queries := []string{"pack_incident-response_last", "processes", "pack_incident-response_listening_ports", "authorized_keys", "pack_incident-response_logged_in_users"}
 	users := []string{"root", "jdoe", "mlopez", "postgres", "deploy", "www-data"}
@@ -68,6 +75,13 @@ func osqueryEntries(streams int) []stages.Entry {
 			},
 			Timestamp: time.Unix(1793491200+int64(i/10), int64(i)*1000),
 			Line:      line,
+		}
+		if labelled {
+			entries[i].Labels["name"] = model.LabelValue(queries[i%len(queries)])
+			entries[i].Labels["host"] = model.LabelValue(fmt.Sprintf("host-%02d.us-east-1.corp.example.com", host))
+			entries[i].Labels["action"] = "added"
+			entries[i].Labels["host_uuid"] = model.LabelValue(fmt.Sprintf("%08X-0000-4000-8000-%012X", host, host))
+			entries[i].Labels["hostname"] = model.LabelValue(fmt.Sprintf("host-%02d", host))
 		}
 	}
 	return entries
@@ -113,6 +127,12 @@ func BenchmarkClientPush(b *testing.B) {
 // one stream, batchsize 1 MiB.
 func BenchmarkClientPushOsquery(b *testing.B) {
 	benchPush(b, osqueryEntries(1), Options{})
+}
+
+// BenchmarkClientPushOsqueryLabelled is the same with the osquery stage's
+// labels: many streams of several labels each.
+func BenchmarkClientPushOsqueryLabelled(b *testing.B) {
+	benchPush(b, osqueryEntriesLabelled(1, true), Options{})
 }
 
 // BenchmarkBatch is one 1 MiB batch per op: adding its entries, then

@@ -67,6 +67,7 @@ type client struct {
 	metrics *Metrics
 
 	queue  chan stages.Entry
+	closed bool // run found queue closed
 	exited chan struct{}
 	// spool, when set, receives every batch run builds; sendSpooled, on its
 	// own goroutine, pushes from it.
@@ -230,14 +231,41 @@ func (c *client) run() {
 	for {
 		select {
 		case e, ok := <-c.queue:
-			if !ok {
+			c.closed = !ok
+			for n := 0; ok; n++ {
+				c.add(&e)
+				if n == maxTakenAtOnce {
+					// Back to the select now and then, so that a queue
+					// that never empties does not hold up the ticker.
+					break
+				}
+				e, ok = c.next()
+			}
+			if c.closed {
 				c.flush()
 				return
 			}
-			c.add(&e)
 		case <-ticker.C:
 			c.sendExpired()
 		}
+	}
+}
+
+// maxTakenAtOnce is how many entries run takes after the first without
+// going back to its select.
+const maxTakenAtOnce = 256
+
+// next takes what else is queued without waiting. A receive that is
+// alone in its select costs a fraction of the run loop's select, which locks
+// the ticker's channel too; a busy client takes most entries here. ok is
+// false once the queue is empty or closed (c.closed).
+func (c *client) next() (e stages.Entry, ok bool) {
+	select {
+	case e, ok = <-c.queue:
+		c.closed = !ok
+		return e, ok
+	default:
+		return e, false
 	}
 }
 

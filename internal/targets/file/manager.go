@@ -335,7 +335,6 @@ func adaptSDConfigs(in discovery.Configs, hostname string) discovery.Configs {
 	return out
 }
 
-
 func (m *Manager) runSync(ctx context.Context) {
 	for {
 		select {
