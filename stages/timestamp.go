@@ -205,6 +205,11 @@ type timestampStage struct {
 	// lastKnown holds, per label set, the last timestamp this stage set; nil
 	// unless action_on_failure is fudge.
 	lastKnown *simplelru.LRU[model.Fingerprint, time.Time]
+	// lastText parsed to lastTime. Consecutive lines of a log mostly share
+	// their second, and so their timestamp text; a parse that depends on
+	// the text alone (not a yearless layout) is then done once.
+	lastText string
+	lastTime time.Time
 }
 
 // Process implements Stage.
@@ -234,8 +239,14 @@ func (s *timestampStage) parse(extracted map[string]any) (time.Time, bool) {
 	if err != nil {
 		return time.Time{}, false
 	}
+	if text == s.lastText && text != "" {
+		return s.lastTime, true
+	}
 	for _, f := range s.formats {
 		if t, ok := f.parse(text, s.now); ok {
+			if f.kind != formatYearless {
+				s.lastText, s.lastTime = text, t
+			}
 			return t, true
 		}
 	}

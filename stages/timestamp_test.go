@@ -140,6 +140,37 @@ func TestTimestampYearless(t *testing.T) {
 	}
 }
 
+// The same text twice gives the same time from the stage's memory, except
+// for a yearless layout, whose year comes from when it is read.
+func TestTimestampRepeatedText(t *testing.T) {
+	layout := mustTimestampStage(t, TimestampConfig{Source: "ts", Format: "RFC3339", ActionOnFailure: strPtr("skip")})
+	yearless := mustTimestampStage(t, TimestampConfig{Source: "ts", Format: "Jan _2 15:04:05", FallbackFormats: []string{"RFC3339"}})
+	year := 2024
+	yearless.now = func() time.Time { return time.Date(year, 6, 1, 0, 0, 0, 0, time.UTC) }
+	run := func(st *timestampStage, value string) time.Time {
+		e := &Entry{Labels: model.LabelSet{}, Extracted: map[string]any{"ts": value}}
+		st.Process(e, func(*Entry) {})
+		return e.Timestamp
+	}
+	for _, v := range []string{"2026-11-01T00:00:01Z", "2026-11-01T00:00:01Z", "2026-11-01T00:00:02Z", "2026-11-01T00:00:01Z"} {
+		want, _ := time.Parse(time.RFC3339, v)
+		if got := run(layout, v); !got.Equal(want) {
+			t.Fatalf("%s: got %v", v, got)
+		}
+		if got := run(yearless, v); !got.Equal(want) {
+			t.Fatalf("%s through the fallback: got %v", v, got)
+		}
+	}
+	first := run(yearless, "Mar 10 08:15:42")
+	year = 2025
+	if again := run(yearless, "Mar 10 08:15:42"); again.Year() != 2025 || first.Year() != 2024 {
+		t.Fatalf("yearless text read in 2024 then 2025 gave %v then %v", first, again)
+	}
+	if got := run(layout, "not a time"); !got.IsZero() {
+		t.Fatalf("an unparsable text got %v", got)
+	}
+}
+
 func TestTimestampYearlessRefusesAYear(t *testing.T) {
 	// Guard against a year slipping through: a result outside year 0 means the
 	// layout parsed one.
