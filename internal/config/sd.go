@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/discovery"
@@ -67,9 +68,64 @@ func (c *unsupportedSD[N]) UnmarshalYAML(unmarshal func(any) error) error {
 	return unmarshal(&c.Body)
 }
 
-// MarshalYAML prints the body as it was written.
+// MarshalYAML prints the body as it was written, with credentials masked.
+// The typed configs mask their Secret fields; a placeholder does not know the
+// mechanism's types, so it masks by key name.
 func (c *unsupportedSD[N]) MarshalYAML() (any, error) {
-	return c.Body, nil
+	return maskSecrets(c.Body), nil
+}
+
+// maskSecrets returns v with the scalar values of credential keys replaced
+// by Prometheus's mask, copying what it changes.
+func maskSecrets(v any) any {
+	switch v := v.(type) {
+	case yaml.MapSlice:
+		out := make(yaml.MapSlice, len(v))
+		for i, item := range v {
+			out[i] = yaml.MapItem{Key: item.Key, Value: maskValue(item.Key, item.Value)}
+		}
+		return out
+	case map[any]any:
+		out := make(map[any]any, len(v))
+		for k, value := range v {
+			out[k] = maskValue(k, value)
+		}
+		return out
+	case []any:
+		out := make([]any, len(v))
+		for i, item := range v {
+			out[i] = maskSecrets(item)
+		}
+		return out
+	}
+	return v
+}
+
+func maskValue(key, value any) any {
+	switch value.(type) {
+	case yaml.MapSlice, map[any]any, []any:
+		return maskSecrets(value)
+	}
+	if k, ok := key.(string); ok && credentialKey(k) {
+		return secretMask
+	}
+	return value
+}
+
+// secretMask is what prometheus/common prints for a Secret.
+const secretMask = "<secret>"
+
+// credentialKey tells the keys of Prometheus's SD configs whose values are
+// credentials (password, bearer_token, client_secret, secret_key,
+// auth_token, credentials, a TLS key) from those that name where one is
+// (password_file, credentials_file) or are not one (token_url).
+func credentialKey(k string) bool {
+	k = strings.ToLower(k)
+	if strings.HasSuffix(k, "_file") || strings.HasSuffix(k, "_url") || strings.HasSuffix(k, "_ref") {
+		return false
+	}
+	return k == "key" || strings.Contains(k, "password") || strings.Contains(k, "secret") ||
+		strings.Contains(k, "token") || strings.Contains(k, "credential")
 }
 
 // unsupportedError is implemented by the placeholders of unsupported

@@ -7,6 +7,9 @@ import (
 	"testing"
 )
 
+// kubernetesSDLinked: this build refuses kubernetes_sd_configs at start.
+const kubernetesSDLinked = false
+
 func TestKubernetesSDLeftOut(t *testing.T) {
 	cfg := DefaultConfig()
 	yaml := "clients: [{url: http://127.0.0.1/loki/api/v1/push}]\nscrape_configs:\n- job_name: pods\n  kubernetes_sd_configs: [{role: pod}]\n"
