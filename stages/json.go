@@ -75,6 +75,14 @@ type jsonStage struct {
 	fields *jsonFieldPaths
 }
 
+// ExtractedKeys implements ExtractedReader.
+func (s *jsonStage) ExtractedKeys() ([]string, bool) {
+	if !s.hasSource {
+		return nil, false
+	}
+	return []string{s.source}, false
+}
+
 func (s *jsonStage) Process(e *Entry, next func(*Entry)) {
 	input := e.Line
 	if s.hasSource {

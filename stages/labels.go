@@ -66,6 +66,15 @@ type labelsStage struct {
 	pairs []labelSource
 }
 
+// ExtractedKeys implements ExtractedReader.
+func (s *labelsStage) ExtractedKeys() ([]string, bool) {
+	keys := make([]string, len(s.pairs))
+	for i, p := range s.pairs {
+		keys[i] = p.source
+	}
+	return keys, false
+}
+
 // Process implements Stage.
 func (s *labelsStage) Process(e *Entry, next func(*Entry)) {
 	for _, p := range s.pairs {

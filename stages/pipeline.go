@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/prometheus/common/model"
 	"gopkg.in/yaml.v2"
 )
 
@@ -26,9 +28,10 @@ type Pipeline struct {
 	// extracted is reused by Process for every entry that comes in without
 	// extracted values.
 	extracted map[string]any
-	// seed: Process copies the labels into the extracted values, for the
-	// stages or the consumer that read them.
-	seed bool
+	// Process copies every label into the extracted values when seedAll is
+	// set, else those named in seedKeys: the ones a stage reads.
+	seedAll  bool
+	seedKeys []model.LabelName
 }
 
 // NewPipeline builds a pipeline from the decoded YAML of a pipeline_stages list:
@@ -38,7 +41,7 @@ func NewPipeline(items []any, opts Options) (*Pipeline, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	p := &Pipeline{seed: !opts.ExtractedUnread || opts.Inspector != nil}
+	p := &Pipeline{seedAll: !opts.ExtractedUnread || opts.Inspector != nil}
 	for i, item := range items {
 		name, body, err := splitItem(item)
 		if err != nil {
@@ -56,9 +59,7 @@ func NewPipeline(items []any, opts Options) (*Pipeline, error) {
 				p.interval = iv
 			}
 		}
-		if r, ok := st.(ExtractedReader); !ok || r.ReadsExtracted() {
-			p.seed = true
-		}
+		p.addSeedKeys(st)
 		if opts.Inspector != nil {
 			st = inspect(st, name, opts.Inspector)
 		}
@@ -83,6 +84,22 @@ func NewPipeline(items []any, opts Options) (*Pipeline, error) {
 		p.nexts[i] = func(e *Entry) { st.Process(e, *next) }
 	}
 	return p, nil
+}
+
+// addSeedKeys notes the extracted keys st reads.
+func (p *Pipeline) addSeedKeys(st Stage) {
+	r, ok := st.(ExtractedReader)
+	if !ok {
+		p.seedAll = true
+		return
+	}
+	keys, all := r.ExtractedKeys()
+	p.seedAll = p.seedAll || all
+	for _, k := range keys {
+		if name := model.LabelName(k); !slices.Contains(p.seedKeys, name) {
+			p.seedKeys = append(p.seedKeys, name)
+		}
+	}
 }
 
 // splitItem checks that a pipeline_stages item is a one-key map and returns the
@@ -158,9 +175,15 @@ func (p *Pipeline) Process(e *Entry, out func(*Entry)) {
 		clear(p.extracted)
 		e.Extracted = p.extracted
 	}
-	if p.seed {
+	if p.seedAll {
 		for k, v := range e.Labels {
 			e.Extracted[string(k)] = string(v)
+		}
+	} else {
+		for _, k := range p.seedKeys {
+			if v, ok := e.Labels[k]; ok {
+				e.Extracted[string(k)] = string(v)
+			}
 		}
 	}
 	p.run(e, out)

@@ -3,6 +3,7 @@ package stages
 import (
 	"io"
 	"maps"
+	"slices"
 	"testing"
 
 	"github.com/prometheus/common/model"
@@ -57,40 +58,49 @@ func TestExtractedUnreadReachesOnlyTheLastStage(t *testing.T) {
 	}
 }
 
-// ignoringStage writes an extracted value and declares that it reads none.
-type ignoringStage struct{ reads bool }
+// keyedStage writes an extracted value and declares which ones it reads.
+type keyedStage struct {
+	keys []string
+	all  bool
+}
 
-func (s ignoringStage) ReadsExtracted() bool { return s.reads }
+func (s keyedStage) ExtractedKeys() ([]string, bool) { return s.keys, s.all }
 
-func (ignoringStage) Process(e *Entry, next func(*Entry)) {
+func (keyedStage) Process(e *Entry, next func(*Entry)) {
 	e.Extracted["written"] = "yes"
 	next(e)
 }
 
-type ignoringConfig struct {
-	Reads bool `yaml:"reads"`
+type keyedConfig struct {
+	Keys []string `yaml:"keys"`
+	All  bool     `yaml:"all"`
 }
 
-func (c *ignoringConfig) NewStage(Options) (Stage, error) { return ignoringStage{reads: c.Reads}, nil }
+func (c *keyedConfig) NewStage(Options) (Stage, error) {
+	return keyedStage{keys: c.Keys, all: c.All}, nil
+}
 
-func init() { Register("test_ignoring", func() Config { return &ignoringConfig{} }) }
+func init() { Register("test_keyed", func() Config { return &keyedConfig{} }) }
 
-// The labels are copied into the extracted values unless no stage reads
-// them and neither does the consumer.
+// Labels are copied into the extracted values for the names a stage reads,
+// all of them when the consumer, -inspect or a stage that does not say may
+// read any.
 func TestLabelsSeedExtractedOnlyForReaders(t *testing.T) {
-	ignoring := map[any]any{"test_ignoring": nil}
-	reading := map[any]any{"test_ignoring": map[any]any{"reads": true}}
+	none := map[any]any{"test_keyed": nil}
+	job := map[any]any{"test_keyed": map[any]any{"keys": []any{"job", "absent"}}}
+	all := map[any]any{"test_keyed": map[any]any{"all": true}}
 	tests := []struct {
 		name  string
 		items []any
 		opts  Options
-		seed  bool
+		want  []string
 	}{
-		{"no reader, output unread", []any{ignoring, ignoring}, Options{ExtractedUnread: true}, false},
-		{"output read", []any{ignoring}, Options{}, true},
-		{"inspect shows them", []any{ignoring}, Options{ExtractedUnread: true, Inspector: io.Discard}, true},
-		{"a stage reads them", []any{ignoring, reading}, Options{ExtractedUnread: true}, true},
-		{"a stage that does not say", []any{ignoring, map[any]any{"test_probe": nil}}, Options{ExtractedUnread: true}, true},
+		{"no reader, output unread", []any{none, none}, Options{ExtractedUnread: true}, nil},
+		{"a stage reads one", []any{none, job}, Options{ExtractedUnread: true}, []string{"job"}},
+		{"a stage reads any", []any{job, all}, Options{ExtractedUnread: true}, []string{"host", "job"}},
+		{"output read", []any{none}, Options{}, []string{"host", "job"}},
+		{"inspect shows them", []any{none}, Options{ExtractedUnread: true, Inspector: io.Discard}, []string{"host", "job"}},
+		{"a stage that does not say", []any{none, map[any]any{"test_probe": nil}}, Options{ExtractedUnread: true}, []string{"host", "job"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -99,12 +109,13 @@ func TestLabelsSeedExtractedOnlyForReaders(t *testing.T) {
 				t.Fatal(err)
 			}
 			var got map[string]any
-			p.Process(&Entry{Labels: model.LabelSet{"job": "j"}}, func(e *Entry) { got = maps.Clone(e.Extracted) })
+			p.Process(&Entry{Labels: model.LabelSet{"job": "j", "host": "h"}}, func(e *Entry) { got = maps.Clone(e.Extracted) })
 			if got["written"] != "yes" {
 				t.Fatalf("the stage's own value is missing: %v", got)
 			}
-			if _, seeded := got["job"]; seeded != tt.seed {
-				t.Errorf("labels in extracted = %v, want %v (%v)", seeded, tt.seed, got)
+			delete(got, "written")
+			if keys := slices.Sorted(maps.Keys(got)); !slices.Equal(keys, tt.want) {
+				t.Errorf("labels in extracted = %v, want %v", keys, tt.want)
 			}
 		})
 	}

@@ -29,13 +29,16 @@ type Flusher interface {
 	FlushInterval() time.Duration
 }
 
-// ExtractedReader is implemented by stages that can tell whether they read
-// the extracted values an entry comes with. A stage that does not implement
-// it is taken to read them. When no stage of a pipeline reads them and
-// nothing reads the pipeline's own (Options.ExtractedUnread), the pipeline
-// skips copying each entry's labels into its extracted map.
+// ExtractedReader is implemented by stages that can tell which of the
+// extracted values an entry comes with they read. A stage that does not
+// implement it is taken to read any. The pipeline copies an entry's labels
+// into its extracted values, as Promtail does, only for the names some stage
+// reads, unless the pipeline's consumer reads them too (see
+// Options.ExtractedUnread).
 type ExtractedReader interface {
-	ReadsExtracted() bool
+	// ExtractedKeys returns the extracted keys the stage reads, or all when
+	// it may read any.
+	ExtractedKeys() (keys []string, all bool)
 }
 
 // Config is the decoded body of one pipeline_stages item. NewStage validates it

@@ -212,6 +212,9 @@ type timestampStage struct {
 	lastTime time.Time
 }
 
+// ExtractedKeys implements ExtractedReader.
+func (s *timestampStage) ExtractedKeys() ([]string, bool) { return []string{s.source}, false }
+
 // Process implements Stage.
 func (s *timestampStage) Process(e *Entry, next func(*Entry)) {
 	if t, ok := s.parse(e.Extracted); ok {

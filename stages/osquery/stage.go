@@ -181,9 +181,14 @@ func newStage(c *Config, m *Metrics, logger *slog.Logger) *Stage {
 	return s
 }
 
-// ReadsExtracted tells the pipeline whether the stage reads the extracted
-// values an entry comes with: only to find its source.
-func (s *Stage) ReadsExtracted() bool { return s.source != "" }
+// ExtractedKeys implements stages.ExtractedReader: the stage reads an
+// extracted value only to find its source.
+func (s *Stage) ExtractedKeys() ([]string, bool) {
+	if s.source == "" {
+		return nil, false
+	}
+	return []string{s.source}, false
+}
 
 // Process turns one line into zero, one or many entries.
 func (s *Stage) Process(e *stages.Entry, next func(*stages.Entry)) {
