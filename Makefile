@@ -53,9 +53,6 @@ TAGS ?=
 # build: the agent binary, into bin/ (ignored by git): static and without
 # cgo, as Promtail's releases are. Linking libc costs 1.5 MiB of resident
 # memory for nothing the default build uses; the journal target, which needs
-# cgo, is built with its tag (see README.md). bench/agent.pgo is a CPU
-# profile of the agent shipping osquery lines; the compiler optimises the hot
-# paths with it (docs/benchmarks.md). It is not in cmd/ as default.pgo
-# because go run and the tests would then build everything twice as slowly.
+# cgo, is built with its tag (see README.md).
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -pgo=bench/agent.pgo -tags '$(TAGS)' -o bin/promtail-osquery ./cmd/promtail-osquery
+	CGO_ENABLED=0 $(GO) build -trimpath -tags '$(TAGS)' -o bin/promtail-osquery ./cmd/promtail-osquery
