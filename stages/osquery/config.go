@@ -10,9 +10,11 @@ package osquery
 import (
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/prometheus/common/model"
 
@@ -41,6 +43,9 @@ const (
 
 	LongValuesTruncate = "truncate"
 	LongValuesDrop     = "drop"
+
+	GlogHostNone     = "none"
+	GlogHostHostname = "hostname"
 )
 
 // labelFields are the record fields that the labels option accepts. Fields
@@ -92,6 +97,9 @@ type Config struct {
 	// take on one host, and one column label on one query, before new values
 	// are no longer promoted.
 	MaxLabelValues int `yaml:"max_label_values"`
+	// GlogHost is the host of glog status text lines, which name none:
+	// none, or hostname for the machine the agent runs on.
+	GlogHost string `yaml:"glog_host"`
 }
 
 // DefaultConfig is the configuration of `- osquery: {}`.
@@ -108,6 +116,7 @@ func DefaultConfig() *Config {
 		MaxLabelValueLength: 256,
 		LongLabelValues:     LongValuesTruncate,
 		MaxLabelValues:      32,
+		GlogHost:            GlogHostNone,
 	}
 }
 
@@ -175,7 +184,15 @@ func (c *Config) NewStage(opts stages.Options) (stages.Stage, error) {
 	if opts.ExtractedUnread {
 		effective.Extract = Selection{Mode: SelectNone}
 	}
-	return newStage(&effective, NewMetrics(opts.Registerer), opts.Logger), nil
+	st := newStage(&effective, NewMetrics(opts.Registerer), opts.Logger)
+	if c.GlogHost == GlogHostHostname {
+		host, err := hostname()
+		if err != nil || host == "" {
+			return nil, fmt.Errorf("glog_host: reading this machine's host name: %v", err)
+		}
+		st.glogHost = interned{s: host, valid: utf8.ValidString(host), box: host}
+	}
+	return st, nil
 }
 
 func (c *Config) validate() error {
@@ -240,8 +257,14 @@ func (c *Config) validate() error {
 	if c.MaxLabelValues < 1 {
 		return fmt.Errorf("max_label_values: %d must be at least 1", c.MaxLabelValues)
 	}
+	if c.GlogHost != GlogHostNone && c.GlogHost != GlogHostHostname {
+		return fmt.Errorf("glog_host: %q is not none or hostname", c.GlogHost)
+	}
 	return nil
 }
+
+// hostname is os.Hostname, replaced in tests.
+var hostname = os.Hostname
 
 func validPrefix(key, p string) error {
 	if p == "" {

@@ -31,6 +31,7 @@ func TestConfigErrors(t *testing.T) {
 		{"{timestamp: time}", `timestamp: "time" is not calendarTime`},
 		{"{line: raw}", `line: "raw" is not event or columns`},
 		{"{malformed: keep}", `malformed: "keep" is not pass or drop`},
+		{"{glog_host: localhost}", `glog_host: "localhost" is not none or hostname`},
 		{"{long_label_values: cut}", "long_label_values"},
 		{"{max_label_value_length: 0}", "max_label_value_length"},
 		{"{max_label_values: -1}", "max_label_values"},

@@ -2,11 +2,13 @@ package osquery
 
 import (
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/common/model"
+	"gopkg.in/yaml.v2"
 
 	"github.com/promtail-osquery/promtail-osquery/stages"
 )
@@ -291,6 +293,52 @@ func TestGlogStatusLines(t *testing.T) {
 		got := only(t, h.runEntry(entryAt(tt.line, read)))
 		checkEntry(t, got, tt.labels, tt.ts, tt.line)
 		checkExtracted(t, got, tt.extracted)
+	}
+}
+
+// glog lines name no host; with glog_host: hostname they get this
+// machine's, and only where the host label is wanted and its value passes
+// the label checks.
+func TestGlogHost(t *testing.T) {
+	realHostname := hostname
+	t.Cleanup(func() { hostname = realHostname })
+	tests := []struct {
+		name     string
+		body     string
+		hostname string
+		want     model.LabelSet
+		err      string
+	}{
+		{"default: none", "{labels: [host, severity]}", "web-01", ls("job", "osquery", "severity", "info"), ""},
+		{"hostname", "{labels: [host, severity], glog_host: hostname}", "web-01", ls("job", "osquery", "severity", "info", "host", "web-01"), ""},
+		{"host label not wanted", "{labels: [severity], glog_host: hostname}", "web-01", ls("job", "osquery", "severity", "info"), ""},
+		{"too long, cut", "{labels: [host], glog_host: hostname, max_label_value_length: 3}", "web-01", ls("job", "osquery", "host", "web"), ""},
+		{"no host name", "{glog_host: hostname}", "", nil, "glog_host: reading this machine's host name"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			hostname = func() (string, error) { return tt.hostname, nil }
+			full := DefaultConfig()
+			if err := yaml.Unmarshal([]byte(tt.body), full); err != nil {
+				t.Fatal(err)
+			}
+			st, err := full.NewStage(stages.Options{})
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("NewStage() = %v, want %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []stages.Entry
+			e := entryAt(glogInfo, readTime)
+			st.Process(&e, func(e *stages.Entry) { got = append(got, e.Clone()) })
+			if len(got) != 1 || !reflect.DeepEqual(got[0].Labels, tt.want) {
+				t.Fatalf("got %v, want labels %v", got, tt.want)
+			}
+		})
 	}
 }
 

@@ -35,6 +35,7 @@ func fuzzConfigs() []*Config {
 	columns.Timestamp = TimestampUnixTime
 	columns.Labels = []string{"name", "host", "action", "format", "severity", "epoch", "log_type"}
 	columns.Decorations = Selection{Names: []string{"host_uuid"}}
+	columns.GlogHost = GlogHostHostname
 
 	source := DefaultConfig()
 	source.Source = "raw"

@@ -175,3 +175,30 @@ func readJSON(t *testing.T, name string, v any) {
 		t.Fatalf("%s: %v", name, err)
 	}
 }
+
+// The production config's status job labels glog lines with this machine's
+// host name, so that the dashboards' host filter selects them with the
+// results of the same machine.
+func TestProductionStatusLinesCarryTheHost(t *testing.T) {
+	host, err := hostname()
+	if err != nil || host == "" {
+		t.Skipf("no host name here: %v", err)
+	}
+	for _, sc := range loadScrapeConfigs(t, "promtail.yaml").ScrapeConfigs {
+		if sc.JobName != "osquery_status" {
+			continue
+		}
+		p, err := stages.NewPipeline(sc.PipelineStages, stages.Options{Registerer: prometheus.NewRegistry(), ExtractedUnread: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []model.LabelSet
+		e := stages.Entry{Labels: model.LabelSet{"job": "osquery_status"}, Line: glogInfo}
+		p.Process(&e, func(e *stages.Entry) { got = append(got, e.Labels.Clone()) })
+		if len(got) != 1 || got[0]["host"] != model.LabelValue(host) || got[0]["severity"] != "info" {
+			t.Fatalf("status line labels %v, want host=%q and severity=info", got, host)
+		}
+		return
+	}
+	t.Fatal("configs/promtail.yaml has no osquery_status job")
+}

@@ -31,6 +31,7 @@ type Stage struct {
 	timestamp     string // calendarTime, unixTime, none, or "" with tsColumn set
 	tsColumn      string // the column name of timestamp: columns_<name>
 	glogLocation  *time.Location
+	glogHost      interned // the host label of glog lines; empty for none
 
 	// labels holds which record fields become labels.
 	labelName, labelHost, labelAction, labelFormat, labelSeverity, labelEpoch, labelLogType bool
@@ -926,6 +927,11 @@ func (s *Stage) glog(e *stages.Entry, text string, g *glogLine, next func(*stage
 	}
 	if s.labelSeverity {
 		e.Labels["severity"] = model.LabelValue(severityName([]byte{g.severity}))
+	}
+	if s.labelHost {
+		if host, ok := s.checkValue(s.glogHost); ok {
+			e.Labels["host"] = model.LabelValue(host)
+		}
 	}
 	if s.extractAll || len(s.extractList) > 0 || len(s.sm) > 0 {
 		s.flat = append(s.flat[:0],
