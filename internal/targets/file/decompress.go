@@ -50,6 +50,12 @@ type decompressor struct {
 	// released is used by the target goroutine only.
 	released bool
 
+	// detached is set once the target lets go of the file; acknowledgements
+	// that settle after it save no position, as for a tailer that no longer
+	// owns its path.
+	mu       sync.Mutex
+	detached bool
+
 	quit     chan struct{}
 	stopOnce sync.Once
 	done     chan struct{}
@@ -119,7 +125,7 @@ func (d *decompressor) run() {
 	var seen int64
 	var lastTS time.Time
 	// Positions are saved as lines are acknowledged, not as they are read.
-	seq := api.NewSequence(func(pos int64) { d.t.m.pos.Put(d.path, pos) })
+	seq := api.NewSequence(d.save)
 	var ack *stages.Ack
 	emit := func(line []byte) bool {
 		seen++
@@ -229,10 +235,28 @@ func (t *target) reconcileCompressed(paths, gone []string) {
 		delete(t.compressed, p)
 		t.mu.Unlock()
 		t.releaseDecompressor(d)
+		d.detach()
 		if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
 			t.m.pos.Remove(p)
 		}
 	}
+}
+
+// save records pos as the file's position while the target owns the file.
+func (d *decompressor) save(pos int64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.detached {
+		d.t.m.pos.Put(d.path, pos)
+	}
+}
+
+// detach stops save from writing: after it returns, no acknowledgement
+// writes the position back.
+func (d *decompressor) detach() {
+	d.mu.Lock()
+	d.detached = true
+	d.mu.Unlock()
 }
 
 // reapDecompressor handles a decompressor that has finished. One that read

@@ -7,12 +7,14 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/common/model"
 
 	"github.com/promtail-osquery/promtail-osquery/internal/config"
+	"github.com/promtail-osquery/promtail-osquery/stages"
 )
 
 func compress(t *testing.T, format, content string) []byte {
@@ -92,6 +94,64 @@ func TestDecompression(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// holder keeps every entry unsettled until release, like a client whose Loki
+// has not answered yet.
+type holder struct {
+	mu   sync.Mutex
+	acks []*stages.Ack
+}
+
+func (h *holder) Handle(e stages.Entry) {
+	e.Ack.Hold(1)
+	h.mu.Lock()
+	h.acks = append(h.acks, e.Ack)
+	h.mu.Unlock()
+}
+
+func (h *holder) count() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.acks)
+}
+
+func (h *holder) release() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, a := range h.acks {
+		a.Release(1)
+	}
+	h.acks = nil
+}
+
+// A compressed file deleted while its lines are still in flight loses its
+// saved position, and the lines settling afterwards must not write it back:
+// it would stay in the positions file for a file that no longer exists.
+func TestDecompressedFileGoneBeforeItsLinesSettle(t *testing.T) {
+	h := newHarness(t)
+	held := &holder{}
+	h.handler = held
+	path := h.path("app.log.gz")
+	if err := os.WriteFile(path, compress(t, "gz", "one\ntwo\nthree\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	job := staticJob("test", model.LabelSet{pathLabel: model.LabelValue(h.path("*.gz"))})
+	job.Decompression = &config.DecompressionConfig{Enabled: true, Format: "gz", InitialDelay: 20 * time.Millisecond}
+	h.start(job)
+	waitFor(t, 5*time.Second, "file read", func() bool { return held.count() == 3 })
+	if _, saved := h.pos.snapshot()[path]; saved {
+		t.Fatal("position saved before the lines settled")
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * h.syncPeriod) // the target notices the file is gone
+	held.release()
+	time.Sleep(50 * time.Millisecond)
+	if pos, saved := h.pos.snapshot()[path]; saved {
+		t.Fatalf("position %q written back for a deleted file", pos)
 	}
 }
 

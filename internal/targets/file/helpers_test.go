@@ -167,6 +167,8 @@ type harness struct {
 	m          *Manager
 	watch      config.WatchConfig
 	syncPeriod time.Duration
+	// handler, when set, takes the entries instead of out.
+	handler api.EntryHandler
 }
 
 func newHarness(t *testing.T) *harness {
@@ -196,7 +198,12 @@ func (h *harness) start(jobs ...config.ScrapeConfig) {
 		ScrapeConfigs: jobs,
 		WatchConfig:   h.watch,
 		TargetConfig:  config.TargetConfig{SyncPeriod: h.syncPeriod},
-		Handler:       func(string) api.EntryHandler { return h.out },
+		Handler: func(string) api.EntryHandler {
+			if h.handler != nil {
+				return h.handler
+			}
+			return h.out
+		},
 	})
 	if err != nil {
 		h.t.Fatalf("NewManager: %v", err)
