@@ -166,6 +166,7 @@ func Open(opts Options, m *Metrics, name string, logger *slog.Logger) (*Spool, e
 	s.rseg, s.roff = s.ackSeg, s.ackOff
 	if len(s.segs) > 0 && s.segs[0].id > s.rseg {
 		s.rseg, s.roff = s.segs[0].id, 0
+		s.readInSeg.Store(0)
 	}
 	s.readSeg.Store(s.rseg)
 	s.updateGauges()
@@ -220,8 +221,11 @@ func (s *Spool) load() error {
 		if err != nil {
 			return err
 		}
-		if id == s.ackSeg && s.ackOff > seg.size {
-			s.ackOff = seg.size
+		if id == s.ackSeg {
+			s.ackOff = min(s.ackOff, seg.size)
+			// The reader starts after the acknowledged entries: they are
+			// not its to drop.
+			s.readInSeg.Store(seg.entries - unacked)
 		}
 		replayed += unacked
 		s.segs = append(s.segs, seg)

@@ -270,6 +270,54 @@ func TestFullBlocksThenDropsOldest(t *testing.T) {
 	}
 }
 
+// Every entry ever appended is acknowledged, counted as dropped or still
+// there to read, across a restart too: the entries of the oldest segment
+// acknowledged before the restart are not counted again when it is dropped.
+func TestDropOldestCountsAfterRestart(t *testing.T) {
+	opts := Options{Dir: t.TempDir(), SegmentSize: 2 << 10, MaxSize: 4 << 10, SyncEachBatch: true, WhenFull: DropOldest}
+	s := open(t, opts, NewMetrics(nil))
+	write(t, s, 0, 5)
+	acked := 0
+	var end int64
+	for i := range 3 {
+		_, p, ok, err := s.Next()
+		if err != nil || !ok {
+			t.Fatalf("record %d: %v %v", i, ok, err)
+		}
+		acked += batch(i).Entries
+		end = p
+	}
+	s.Ack(end)
+	s.Close()
+
+	m := NewMetrics(prometheus.NewRegistry())
+	s = open(t, opts, m)
+	defer s.Close()
+	write(t, s, 5, 200)
+	dropped := int(testutil.ToFloat64(m.dropped.WithLabelValues("test")))
+	if dropped == 0 {
+		t.Fatal("nothing dropped: the test needs the first segment to go")
+	}
+	readable := 0
+	for {
+		b, _, ok, err := s.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			break
+		}
+		readable += b.Entries
+	}
+	total := 0
+	for i := range 200 {
+		total += batch(i).Entries
+	}
+	if acked+dropped+readable != total {
+		t.Fatalf("acknowledged %d + dropped %d + readable %d = %d entries, %d were appended", acked, dropped, readable, acked+dropped+readable, total)
+	}
+}
+
 // A failing disk (here /dev/full: every write is ENOSPC) is an error from
 // Sync, counted, with the records kept; once the disk has room again they are
 // written.
