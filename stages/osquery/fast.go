@@ -3,9 +3,11 @@ package osquery
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"slices"
 	"unsafe"
 
+	"github.com/promtail-osquery/promtail-osquery/internal/jsonscan"
 	"github.com/promtail-osquery/promtail-osquery/stages"
 )
 
@@ -16,9 +18,10 @@ import (
 // cost. The fast path reads such a line's top level with a scanner of its
 // own, keeps the few texts labels and the time need, and steps over
 // everything else. Whatever it is not sure of (an escaped string it would
-// keep, a record without hostIdentifier, another format, JSON it reads
-// differently from fastjson) goes to the full parse, so both paths give the
-// same entries; FuzzFastPath holds them to it.
+// keep, a record without hostIdentifier, another format, JSON that is not
+// strictly valid) goes to the full parse, so both paths give the same
+// entries; FuzzFastPath holds them to it. The scanner is the one the
+// osquery_tls target splits request bodies with (internal/jsonscan).
 
 // eventText is what the fast path keeps of an event line. Every text is a
 // slice of the line itself, which it must never write to.
@@ -152,76 +155,83 @@ func (s *Stage) makeEventLabels(ev *eventText) {
 // reads it.
 func scanEvent(text string, ev *eventText) bool {
 	*ev = eventText{decorations: ev.decorations[:0], topDecorations: ev.topDecorations[:0]}
-	sc := jsonScan{b: unsafe.Slice(unsafe.StringData(text), len(text))}
-	sc.ws()
-	if sc.i == len(sc.b) || sc.b[sc.i] != '{' {
+	sc := jsonscan.Scanner{B: unsafe.Slice(unsafe.StringData(text), len(text)), MaxDepth: scanMaxDepth}
+	sc.WS()
+	if sc.Peek() != '{' {
 		return false
 	}
-	ok := sc.container(1, func(key []byte, escaped bool) bool {
-		if escaped {
-			return false
+	err := sc.Object(func(quoted []byte) error {
+		key, ok := unescaped(quoted)
+		if !ok {
+			return errUnsure
 		}
 		var k kind
 		switch string(key) {
 		case "name":
-			ev.name, k = sc.scalar()
+			ev.name, k = scalar(&sc)
 			ev.hasName = k >= kindOther
 		case "hostIdentifier":
-			ev.host, k = sc.scalar()
+			ev.host, k = scalar(&sc)
 			ev.hasHostKey, ev.hasHost = true, k >= kindOther
 		case "calendarTime":
-			ev.calendarTime, k = sc.scalar()
+			ev.calendarTime, k = scalar(&sc)
 			if k != kindString {
 				ev.calendarTime = nil
 			}
 		case "unixTime":
-			ev.unixTime, k = sc.scalar()
+			ev.unixTime, k = scalar(&sc)
 			ev.hasUnix = k >= kindOther
 		case "epoch":
-			ev.epoch, k = sc.scalar()
+			ev.epoch, k = scalar(&sc)
 			ev.hasEpoch = k >= kindOther
 		case "action":
-			ev.action, k = sc.scalar()
+			ev.action, k = scalar(&sc)
 			if k != kindString {
 				ev.action = nil
 			}
 		case "decorations":
 			ev.decorations = ev.decorations[:0]
-			if sc.peek() != '{' {
-				return sc.skip(1)
+			if sc.Peek() != '{' {
+				return sc.Value()
 			}
-			return sc.container(2, func(dkey []byte, escaped bool) bool {
-				if escaped {
-					return false
+			return sc.Object(func(quoted []byte) error {
+				dkey, ok := unescaped(quoted)
+				if !ok {
+					return errUnsure
 				}
-				v, k := sc.scalar()
+				v, k := scalar(&sc)
+				if k == kindFailed {
+					return errUnsure
+				}
 				ev.decorations = append(ev.decorations, decorationText{key: dkey, value: v, scalar: k >= kindOther})
-				return k != kindFailed
+				return nil
 			})
 		case "columns":
-			ev.hasColumns, ev.columnsObject = true, sc.peek() == '{'
-			return sc.skip(1)
+			ev.hasColumns, ev.columnsObject = true, sc.Peek() == '{'
+			return sc.Value()
 		case "counter", "numerics", "logNumericsAsNumbers", "snapshot", "diffResults",
 			"severity", "message", "log_type", "data", "node_key", "filename", "line", "version":
-			return sc.skip(1)
+			return sc.Value()
 		default:
 			// osquery defines no other key: with --decorations_top_level,
 			// a string here is a decoration.
-			if sc.peek() != '"' {
-				return sc.skip(1)
+			if sc.Peek() != '"' {
+				return sc.Value()
 			}
 			var v []byte
-			v, k = sc.scalar()
+			v, k = scalar(&sc)
 			ev.topDecorations = append(ev.topDecorations, decorationText{key: key, value: v, scalar: true})
 		}
-		return k != kindFailed
+		if k == kindFailed {
+			return errUnsure
+		}
+		return nil
 	})
-	if !ok {
-		return false
-	}
-	sc.ws()
-	return sc.i == len(sc.b) && ev.hasColumns && ev.columnsObject && ev.hasHostKey
+	return err == nil && sc.AtEnd() && ev.hasColumns && ev.columnsObject && ev.hasHostKey
 }
+
+// errUnsure stops the scan of a line the fast path leaves to fastjson.
+var errUnsure = errors.New("left to the full parse")
 
 // kind is what a value read for its text turned out to be.
 type kind int
@@ -233,182 +243,41 @@ const (
 	kindString             // a string without escapes, its contents
 )
 
-// scanMaxDepth bounds nesting; fastjson allows deeper, and such lines go to
-// it.
+// scanMaxDepth bounds nesting below fastjson's limit (300), so that what the
+// scanner accepts fastjson accepts too.
 const scanMaxDepth = 64
 
-// jsonScan steps through JSON text the way fastjson's parser does, so that
-// what it accepts fastjson accepts too. Where being exact would take more
-// (escapes in texts it keeps, numbers fastjson reads loosely, deep nesting)
-// it fails instead, and the line goes to fastjson.
-type jsonScan struct {
-	b []byte
-	i int
-}
-
-func (sc *jsonScan) ws() {
-	for sc.i < len(sc.b) {
-		switch sc.b[sc.i] {
-		case ' ', '\t', '\n', '\r':
-			sc.i++
-		default:
-			return
-		}
-	}
-}
-
-func (sc *jsonScan) peek() byte {
-	if sc.i < len(sc.b) {
-		return sc.b[sc.i]
-	}
-	return 0
-}
-
-// container reads the object or array at sc.i. An object's members are
-// read key first; value, when not nil, is then called at the member's value
-// with the raw key and must step over the value. Without value, and for an
-// array's elements, values are stepped over here.
-func (sc *jsonScan) container(depth int, value func(key []byte, escaped bool) bool) bool {
-	if depth > scanMaxDepth {
-		return false
-	}
-	object := sc.b[sc.i] == '{'
-	end := byte(']')
-	if object {
-		end = '}'
-	}
-	sc.i++
-	sc.ws()
-	if sc.peek() == end {
-		sc.i++
-		return true
-	}
-	for {
-		sc.ws()
-		ok := true
-		if object {
-			if sc.peek() != '"' {
-				return false
-			}
-			var key []byte
-			var escaped bool
-			if key, escaped, ok = sc.str(); !ok {
-				return false
-			}
-			sc.ws()
-			if sc.peek() != ':' {
-				return false
-			}
-			sc.i++
-			sc.ws()
-			if value != nil {
-				ok = value(key, escaped)
-			} else {
-				ok = sc.skip(depth)
-			}
-		} else {
-			ok = sc.skip(depth)
-		}
-		if !ok {
-			return false
-		}
-		sc.ws()
-		switch sc.peek() {
-		case ',':
-			sc.i++
-		case end:
-			sc.i++
-			return true
-		default:
-			return false
-		}
-	}
-}
-
-// str reads the string at sc.i and returns its raw contents, and whether
-// they hold an escape.
-func (sc *jsonScan) str() (raw []byte, escaped, ok bool) {
-	start := sc.i + 1
-	if escaped, ok = sc.skipString(); !ok {
-		return nil, false, false
-	}
-	return sc.b[start : sc.i-1], escaped, true
-}
-
-// skipString steps over the string at sc.i and reports whether it holds an
-// escape. A backslash escapes the byte after it, which ends the string where
-// fastjson ends it: at the first quote after an even run of backslashes.
-// Escapes themselves are left to whoever needs the contents. Most strings
-// here are short keys and values, for which this loop costs less than a
-// call to bytes.IndexByte.
-func (sc *jsonScan) skipString() (escaped, ok bool) {
-	for i := sc.i + 1; i < len(sc.b); i++ {
-		switch sc.b[i] {
-		case '"':
-			sc.i = i + 1
-			return escaped, true
-		case '\\':
-			escaped = true
-			i++
-		}
-	}
-	return false, false
-}
-
-// scalar reads the value at sc.i for its text.
-func (sc *jsonScan) scalar() ([]byte, kind) {
-	switch sc.peek() {
+// scalar reads the value at sc.I for its text: a string's contents when it
+// has no escapes (fastjson would unescape them; such lines take the full
+// parse), a number, true or false as written.
+func scalar(sc *jsonscan.Scanner) ([]byte, kind) {
+	switch sc.Peek() {
 	case '"':
-		raw, escaped, ok := sc.str()
-		if !ok || escaped {
+		quoted, err := sc.String()
+		if err != nil {
 			return nil, kindFailed
 		}
-		return raw, kindString
+		text, ok := unescaped(quoted)
+		if !ok {
+			return nil, kindFailed
+		}
+		return text, kindString
 	case '{', '[', 'n':
-		if !sc.skip(1) {
+		if sc.Value() != nil {
 			return nil, kindFailed
 		}
 		return nil, kindNone
 	}
-	start := sc.i
-	if !sc.skip(1) {
+	start := sc.I
+	if sc.Value() != nil {
 		return nil, kindFailed
 	}
-	return sc.b[start:sc.i], kindOther
+	return sc.B[start:sc.I], kindOther
 }
 
-// skip steps over the value at sc.i.
-func (sc *jsonScan) skip(depth int) bool {
-	switch sc.peek() {
-	case '{', '[':
-		return sc.container(depth+1, nil)
-	case '"':
-		_, ok := sc.skipString()
-		return ok
-	case 't':
-		return sc.literal("true")
-	case 'f':
-		return sc.literal("false")
-	case 'n':
-		return sc.literal("null")
-	}
-	start := sc.i
-	for sc.i < len(sc.b) && isNumberByte(sc.b[sc.i]) {
-		sc.i++
-	}
-	return validNumber(sc.b[start:sc.i])
-}
-
-func (sc *jsonScan) literal(word string) bool {
-	if !bytes.HasPrefix(sc.b[sc.i:], []byte(word)) {
-		return false
-	}
-	sc.i += len(word)
-	return true
-}
-
-// isNumberByte is what fastjson reads as part of a number; validNumber then
-// holds the run to JSON's grammar.
-func isNumberByte(c byte) bool {
-	return isDigit(c) || c == '.' || c == '-' || c == '+' || c == 'e' || c == 'E'
+// unescaped returns the contents of a quoted string, and false when it holds
+// an escape.
+func unescaped(quoted []byte) ([]byte, bool) {
+	text := quoted[1 : len(quoted)-1]
+	return text, bytes.IndexByte(text, '\\') < 0
 }

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+
+	"github.com/promtail-osquery/promtail-osquery/internal/jsonscan"
 )
 
 // logBody is one TLS logger request, {"node_key":…,"log_type":…,"data":[…]}.
@@ -24,7 +26,8 @@ type logBody struct {
 }
 
 var (
-	errNotJSON         = errors.New("the body is not JSON")
+	errNotJSON         = jsonscan.ErrSyntax
+	errTooDeep         = jsonscan.ErrTooDeep
 	errNotObject       = errors.New("the body is not a JSON object")
 	errNodeKeyType     = errors.New("node_key is not a string")
 	errLogTypeType     = errors.New("log_type is not a string")
@@ -32,11 +35,8 @@ var (
 	errRecordNotObject = errors.New("a data element is not a JSON object")
 )
 
-// maxDepth is how deeply arrays and objects may nest, encoding/json's limit:
-// the parser recurses once per level.
+// maxDepth is how deeply arrays and objects may nest, encoding/json's limit.
 const maxDepth = 10000
-
-var errTooDeep = fmt.Errorf("%w: nested deeper than %d", errNotJSON, maxDepth)
 
 // decodeLogBody reads b into body, reusing body.records. It accepts exactly
 // what encoding/json accepts, in one pass that also finds where each record
@@ -45,277 +45,46 @@ var errTooDeep = fmt.Errorf("%w: nested deeper than %d", errNotJSON, maxDepth)
 // the last time, as in encoding/json.
 func decodeLogBody(b []byte, body *logBody) error {
 	*body = logBody{records: body.records[:0]}
-	p := parser{b: b}
-	p.ws()
-	if p.peek() != '{' {
-		if p.value() == nil && p.atEnd() {
+	p := jsonscan.Scanner{B: b, MaxDepth: maxDepth}
+	p.WS()
+	if p.Peek() != '{' {
+		if p.Value() == nil && p.AtEnd() {
 			return errNotObject
 		}
 		return errNotJSON
 	}
-	err := p.object(func(key []byte) error {
+	err := p.Object(func(key []byte) error {
 		var err error
 		switch {
 		case keyIs(key, "node_key"):
-			body.nodeKey, err = p.stringValue(errNodeKeyType)
+			body.nodeKey, err = stringValue(&p, errNodeKeyType)
 		case keyIs(key, "log_type"):
-			body.logType, err = p.stringValue(errLogTypeType)
+			body.logType, err = stringValue(&p, errLogTypeType)
 		case keyIs(key, "data"):
-			body.records, err = p.records(body.records[:0])
+			body.records, err = records(&p, body.records[:0])
 		default:
-			err = p.value()
+			err = p.Value()
 		}
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	if !p.atEnd() {
+	if !p.AtEnd() {
 		return errNotJSON
 	}
 	return nil
 }
-
-// parser checks JSON text by the grammar of RFC 8259 as encoding/json reads
-// it (strings may hold any byte but control characters; their UTF-8 is not
-// checked). Each method starts at the first byte of what it reads and
-// returns errNotJSON at the first byte that does not fit.
-type parser struct {
-	b     []byte
-	i     int
-	depth int
-	// spaced is set whenever whitespace is skipped.
-	spaced bool
-}
-
-func (p *parser) peek() byte {
-	if p.i < len(p.b) {
-		return p.b[p.i]
-	}
-	return 0
-}
-
-func (p *parser) ws() {
-	start := p.i
-	for p.i < len(p.b) {
-		switch p.b[p.i] {
-		case ' ', '\t', '\n', '\r':
-			p.i++
-			continue
-		}
-		break
-	}
-	if p.i > start {
-		p.spaced = true
-	}
-}
-
-// atEnd skips trailing whitespace and tells whether nothing else follows.
-func (p *parser) atEnd() bool {
-	p.ws()
-	return p.i == len(p.b)
-}
-
-func (p *parser) value() error {
-	switch c := p.peek(); {
-	case c == '{':
-		return p.object(nil)
-	case c == '[':
-		return p.array(nil)
-	case c == '"':
-		return p.str()
-	case c == 't':
-		return p.literal("true")
-	case c == 'f':
-		return p.literal("false")
-	case c == 'n':
-		return p.literal("null")
-	case c == '-' || isDigit(c):
-		return p.number()
-	}
-	return errNotJSON
-}
-
-// object reads an object, calling member (or value, when member is nil) for
-// each member's value, positioned on its first byte.
-func (p *parser) object(member func(key []byte) error) error {
-	if p.depth++; p.depth > maxDepth {
-		return errTooDeep
-	}
-	p.i++
-	p.ws()
-	if p.peek() == '}' {
-		p.i++
-		p.depth--
-		return nil
-	}
-	for {
-		if p.peek() != '"' {
-			return errNotJSON
-		}
-		start := p.i
-		if err := p.str(); err != nil {
-			return err
-		}
-		key := p.b[start:p.i]
-		p.ws()
-		if p.peek() != ':' {
-			return errNotJSON
-		}
-		p.i++
-		p.ws()
-		var err error
-		if member != nil {
-			err = member(key)
-		} else {
-			err = p.value()
-		}
-		if err != nil {
-			return err
-		}
-		p.ws()
-		switch p.peek() {
-		case ',':
-			p.i++
-			p.ws()
-		case '}':
-			p.i++
-			p.depth--
-			return nil
-		default:
-			return errNotJSON
-		}
-	}
-}
-
-// array reads an array, calling elem (or value, when elem is nil) on each
-// element's first byte.
-func (p *parser) array(elem func() error) error {
-	if p.depth++; p.depth > maxDepth {
-		return errTooDeep
-	}
-	p.i++
-	p.ws()
-	if p.peek() == ']' {
-		p.i++
-		p.depth--
-		return nil
-	}
-	for {
-		var err error
-		if elem != nil {
-			err = elem()
-		} else {
-			err = p.value()
-		}
-		if err != nil {
-			return err
-		}
-		p.ws()
-		switch p.peek() {
-		case ',':
-			p.i++
-			p.ws()
-		case ']':
-			p.i++
-			p.depth--
-			return nil
-		default:
-			return errNotJSON
-		}
-	}
-}
-
-func (p *parser) str() error {
-	p.i++
-	for p.i < len(p.b) {
-		c := p.b[p.i]
-		switch {
-		case c == '"':
-			p.i++
-			return nil
-		case c == '\\':
-			p.i++
-			switch p.peek() {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				p.i++
-			case 'u':
-				if p.i+4 >= len(p.b) || !isHex(p.b[p.i+1]) || !isHex(p.b[p.i+2]) || !isHex(p.b[p.i+3]) || !isHex(p.b[p.i+4]) {
-					return errNotJSON
-				}
-				p.i += 5
-			default:
-				return errNotJSON
-			}
-		case c < 0x20:
-			return errNotJSON
-		default:
-			p.i++
-		}
-	}
-	return errNotJSON
-}
-
-func (p *parser) number() error {
-	if p.peek() == '-' {
-		p.i++
-	}
-	switch c := p.peek(); {
-	case c == '0':
-		p.i++
-	case c >= '1' && c <= '9':
-		p.digits()
-	default:
-		return errNotJSON
-	}
-	if p.peek() == '.' {
-		p.i++
-		if !isDigit(p.peek()) {
-			return errNotJSON
-		}
-		p.digits()
-	}
-	if c := p.peek(); c == 'e' || c == 'E' {
-		p.i++
-		if c := p.peek(); c == '+' || c == '-' {
-			p.i++
-		}
-		if !isDigit(p.peek()) {
-			return errNotJSON
-		}
-		p.digits()
-	}
-	return nil
-}
-
-func (p *parser) digits() {
-	for p.i < len(p.b) && isDigit(p.b[p.i]) {
-		p.i++
-	}
-}
-
-func (p *parser) literal(word string) error {
-	if !bytes.HasPrefix(p.b[p.i:], []byte(word)) {
-		return errNotJSON
-	}
-	p.i += len(word)
-	return nil
-}
-
-func isDigit(c byte) bool { return c >= '0' && c <= '9' }
-
-func isHex(c byte) bool { return isDigit(c) || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' }
 
 // stringValue reads a string value; any other value is wrongType.
-func (p *parser) stringValue(wrongType error) (string, error) {
-	if p.peek() != '"' {
+func stringValue(p *jsonscan.Scanner, wrongType error) (string, error) {
+	if p.Peek() != '"' {
 		return "", wrongType
 	}
-	start := p.i
-	if err := p.str(); err != nil {
+	quoted, err := p.String()
+	if err != nil {
 		return "", err
 	}
-	quoted := p.b[start:p.i]
 	if plain(quoted) {
 		return string(quoted[1 : len(quoted)-1]), nil
 	}
@@ -328,21 +97,21 @@ func (p *parser) stringValue(wrongType error) (string, error) {
 
 // records reads the data array. A record with whitespace between its
 // tokens is compacted into a copy; the others stay slices of the body.
-func (p *parser) records(out [][]byte) ([][]byte, error) {
-	if p.peek() != '[' {
+func records(p *jsonscan.Scanner, out [][]byte) ([][]byte, error) {
+	if p.Peek() != '[' {
 		return out, errDataType
 	}
-	err := p.array(func() error {
-		if p.peek() != '{' {
+	err := p.Array(func() error {
+		if p.Peek() != '{' {
 			return errRecordNotObject
 		}
-		start := p.i
-		p.spaced = false
-		if err := p.value(); err != nil {
+		start := p.I
+		p.Spaced = false
+		if err := p.Value(); err != nil {
 			return err
 		}
-		rec := p.b[start:p.i]
-		if p.spaced {
+		rec := p.B[start:p.I]
+		if p.Spaced {
 			var buf bytes.Buffer
 			if err := json.Compact(&buf, rec); err != nil {
 				return fmt.Errorf("compacting a record: %w", err)
