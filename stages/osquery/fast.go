@@ -28,7 +28,7 @@ import (
 type eventText struct {
 	name, host, calendarTime, unixTime, epoch, action []byte
 	hasName, hasHostKey, hasHost, hasUnix, hasEpoch   bool
-	hasColumns, columnsObject                         bool
+	columnsObject                                     bool
 	decorations, topDecorations                       []decorationText
 }
 
@@ -54,7 +54,6 @@ func (s *Stage) processEvent(e *stages.Entry, text string, next func(*stages.Ent
 	}
 	s.ctr.record(formatEvent)
 	s.eventLabels(ev)
-	s.flat, s.recFlat = s.flat[:0], 0
 	s.recTime, s.recTimeOK = s.timeFrom(ev.calendarTime, ev.unixTime, ev.hasUnix)
 	s.emit(e, nil, formatEvent, nil, ev.action, text)
 	next(e)
@@ -72,11 +71,13 @@ type labelMemo struct {
 	key []byte
 }
 
-// memoKey is the texts ev's record labels depend on, each written as its
-// length plus one (0: absent) and its bytes, so that no two inputs share a
-// key.
-func (m *labelMemo) memoKey(ev *eventText) []byte {
-	k := m.key[:0]
+// memoKey is the texts the record labels of ev depend on under this
+// stage's options, each written as its length plus one (0: absent) and its
+// bytes, so that no two inputs share a key. Texts no label is made from
+// (a decoration not promoted, the name or epoch when not labels) stay out,
+// so that a value changing on every line does not defeat the memo.
+func (s *Stage) memoKey(ev *eventText) []byte {
+	k := s.memo.key[:0]
 	field := func(b []byte, present bool) {
 		if !present {
 			k = append(k, 0)
@@ -85,26 +86,38 @@ func (m *labelMemo) memoKey(ev *eventText) []byte {
 		k = binary.AppendUvarint(k, uint64(len(b))+1)
 		k = append(k, b...)
 	}
-	field(ev.name, ev.hasName)
 	field(ev.host, ev.hasHost)
-	field(ev.epoch, ev.hasEpoch)
-	k = binary.AppendUvarint(k, uint64(len(ev.decorations)))
-	for _, d := range ev.decorations {
-		field(d.key, true)
-		field(d.value, d.scalar)
+	field(ev.name, s.labelName && ev.hasName)
+	field(ev.epoch, s.labelEpoch && ev.hasEpoch)
+	decorations := func(ds []decorationText) {
+		n := 0
+		for _, d := range ds {
+			if s.promoted(d.key) {
+				n++
+			}
+		}
+		k = binary.AppendUvarint(k, uint64(n))
+		for _, d := range ds {
+			if s.promoted(d.key) {
+				field(d.key, true)
+				field(d.value, d.scalar)
+			}
+		}
 	}
-	k = binary.AppendUvarint(k, uint64(len(ev.topDecorations)))
-	for _, d := range ev.topDecorations {
-		field(d.key, true)
-		field(d.value, true)
-	}
-	m.key = k
+	decorations(ev.decorations)
+	decorations(ev.topDecorations)
+	s.memo.key = k
 	return k
+}
+
+// promoted tells whether decoration key becomes a label.
+func (s *Stage) promoted(key []byte) bool {
+	return s.decorationsAll || s.decorationNames[string(key)]
 }
 
 // eventLabels sets s.recLabels for a scanned event line.
 func (s *Stage) eventLabels(ev *eventText) {
-	key := s.memo.memoKey(ev)
+	key := s.memoKey(ev)
 	if labels, ok := s.memo.m[string(key)]; ok {
 		s.recLabels = append(s.recLabels[:0], labels...)
 		return
@@ -128,13 +141,11 @@ func (s *Stage) makeEventLabels(ev *eventText) {
 	if ev.hasHost {
 		host = s.intern.get(ev.host)
 	}
-	if s.decorationsAll || len(s.decorationNames) > 0 {
-		for _, d := range ev.decorations {
-			s.decorationLabelPair("decorations", d.key, d.value, d.scalar, host.s)
-		}
-		for _, d := range ev.topDecorations {
-			s.decorationLabelPair("", d.key, d.value, true, host.s)
-		}
+	for _, d := range ev.decorations {
+		s.decorationLabelPair("decorations", d.key, d.value, d.scalar, host.s)
+	}
+	for _, d := range ev.topDecorations {
+		s.decorationLabelPair("", d.key, d.value, true, host.s)
 	}
 	if s.labelName && ev.hasName {
 		s.pushLabel("name", s.intern.get(ev.name))
@@ -207,7 +218,7 @@ func scanEvent(text string, ev *eventText) bool {
 				return nil
 			})
 		case "columns":
-			ev.hasColumns, ev.columnsObject = true, sc.Peek() == '{'
+			ev.columnsObject = sc.Peek() == '{'
 			return sc.Value()
 		case "counter", "numerics", "logNumericsAsNumbers", "snapshot", "diffResults",
 			"severity", "message", "log_type", "data", "node_key", "filename", "line", "version":
@@ -227,7 +238,7 @@ func scanEvent(text string, ev *eventText) bool {
 		}
 		return nil
 	})
-	return err == nil && sc.AtEnd() && ev.hasColumns && ev.columnsObject && ev.hasHostKey
+	return err == nil && sc.AtEnd() && ev.columnsObject && ev.hasHostKey
 }
 
 // errUnsure stops the scan of a line the fast path leaves to fastjson.

@@ -606,7 +606,7 @@ func (s *Stage) admit(g *guard, scope string, name model.LabelName, value string
 // decorationLabelPair adds the label of decoration k, whose value has the
 // text b when it is a scalar.
 func (s *Stage) decorationLabelPair(prefix string, k, b []byte, scalar bool, host string) {
-	if !s.decorationsAll && !s.decorationNames[string(k)] {
+	if !s.promoted(k) {
 		return
 	}
 	if len(s.smSources) > 0 && s.smSources[s.names.get(prefix, k)] {
