@@ -220,13 +220,10 @@ func scanEvent(text string, ev *eventText) bool {
 		case "columns":
 			ev.columnsObject = sc.Peek() == '{'
 			return sc.Value()
-		case "counter", "numerics", "logNumericsAsNumbers", "snapshot", "diffResults",
-			"severity", "message", "log_type", "data", "node_key", "filename", "line", "version":
-			return sc.Value()
 		default:
-			// osquery defines no other key: with --decorations_top_level,
-			// a string here is a decoration.
-			if sc.Peek() != '"' {
+			// A key osquery does not write, holding a string, is a
+			// decoration (--decorations_top_level).
+			if knownKey(string(key)) || sc.Peek() != '"' {
 				return sc.Value()
 			}
 			var v []byte

@@ -72,10 +72,8 @@ func (r *record) read(o *fastjson.Object) {
 			r.data = v
 		case "node_key":
 			r.nodeKey = v
-		case "filename", "line", "version":
-			// status log fields: extracted with the rest, nothing to hold
 		default:
-			if v.Type() == fastjson.TypeString {
+			if !knownKey(string(k)) && v.Type() == fastjson.TypeString {
 				if string(k) == "hostname" {
 					hostname = len(r.topDecorations)
 				}
@@ -89,6 +87,20 @@ func (r *record) read(o *fastjson.Object) {
 		r.host, r.hostKey = r.topDecorations[hostname].v, "hostname"
 		r.topDecorations = append(r.topDecorations[:hostname], r.topDecorations[hostname+1:]...)
 	}
+}
+
+// knownKey tells the keys osquery writes from those it does not, which with
+// --decorations_top_level are decorations. record.read and the fast path's
+// scanEvent hold only the known keys they use.
+func knownKey(k string) bool {
+	switch k {
+	case "name", "hostIdentifier", "calendarTime", "unixTime", "epoch", "counter",
+		"numerics", "logNumericsAsNumbers", "action", "decorations", "columns",
+		"snapshot", "diffResults", "severity", "message", "log_type", "data",
+		"node_key", "filename", "line", "version":
+		return true
+	}
+	return false
 }
 
 // shape tells which osquery output the record is. ok is false when the

@@ -450,10 +450,19 @@ func (s *Stage) firstRun(r *record, f format, act []byte) bool {
 }
 
 func (s *Stage) recordTime(r *record) (time.Time, bool) {
+	if s.timestamp == TimestampNone {
+		return time.Time{}, false
+	}
 	var cal []byte
 	if r.calendarTime != nil {
 		cal = r.calendarTime.GetStringBytes()
 	}
+	if s.timestamp != TimestampUnixTime {
+		if t, ok := parseCalendarTime(cal); ok {
+			return t, true
+		}
+	}
+	// unixTime's text is needed now: formatting a number costs a copy.
 	unix, unixOK := s.scalar(r.unixTime)
 	return s.timeFrom(cal, unix, unixOK)
 }
