@@ -67,7 +67,6 @@ type client struct {
 	metrics *Metrics
 
 	queue  chan stages.Entry
-	closed bool // run found queue closed
 	exited chan struct{}
 	// spool, when set, receives every batch run builds; sendSpooled, on its
 	// own goroutine, pushes from it.
@@ -231,7 +230,7 @@ func (c *client) run() {
 	for {
 		select {
 		case e, ok := <-c.queue:
-			c.closed = !ok
+			closed := !ok
 			for n := 0; ok; n++ {
 				c.add(&e)
 				if n == maxTakenAtOnce {
@@ -239,9 +238,9 @@ func (c *client) run() {
 					// that never empties does not hold up the ticker.
 					break
 				}
-				e, ok = c.next()
+				e, ok, closed = c.next()
 			}
-			if c.closed {
+			if closed {
 				c.flush()
 				return
 			}
@@ -258,14 +257,13 @@ const maxTakenAtOnce = 256
 // next takes what else is queued without waiting. A receive that is
 // alone in its select costs a fraction of the run loop's select, which locks
 // the ticker's channel too; a busy client takes most entries here. ok is
-// false once the queue is empty or closed (c.closed).
-func (c *client) next() (e stages.Entry, ok bool) {
+// false once the queue is empty or closed.
+func (c *client) next() (e stages.Entry, ok, closed bool) {
 	select {
 	case e, ok = <-c.queue:
-		c.closed = !ok
-		return e, ok
+		return e, ok, !ok
 	default:
-		return e, false
+		return e, false, false
 	}
 }
 

@@ -118,11 +118,14 @@ const secretMask = "<secret>"
 // credentialKey tells the keys of Prometheus's SD configs whose values are
 // credentials (password, bearer_token, client_secret, secret_key,
 // auth_token, credentials, a TLS key) from those that name where one is
-// (password_file, credentials_file) or are not one (token_url).
+// (password_file, credentials_file) or are not one (token_url,
+// application_credential_id and _name).
 func credentialKey(k string) bool {
 	k = strings.ToLower(k)
-	if strings.HasSuffix(k, "_file") || strings.HasSuffix(k, "_url") || strings.HasSuffix(k, "_ref") {
-		return false
+	for _, notSecret := range []string{"_file", "_url", "_ref", "_id", "_name"} {
+		if strings.HasSuffix(k, notSecret) {
+			return false
+		}
 	}
 	return k == "key" || strings.Contains(k, "password") || strings.Contains(k, "secret") ||
 		strings.Contains(k, "token") || strings.Contains(k, "credential")

@@ -20,13 +20,14 @@ scrape_configs:
     oauth2: {client_id: id, client_secret: pw-oauth, token_url: http://t/token}
     tls_config: {cert: c, key: pw-tls, key_file: /etc/key}
     services: [a, b]
+    application_credential_id: app-id
 `)
 	out := cfg.String()
 	if strings.Contains(out, "pw-") {
 		t.Errorf("a credential is printed:\n%s", out)
 	}
 	for _, want := range []string{"server: localhost:8500", "username: u", "password_file: /etc/pw", "credentials_file: /etc/cred",
-		"client_id: id", "token_url: http://t/token", "key_file: /etc/key", "cert: c", "- a"} {
+		"client_id: id", "token_url: http://t/token", "key_file: /etc/key", "cert: c", "- a", "application_credential_id: app-id"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("missing %q:\n%s", want, out)
 		}

@@ -9,7 +9,6 @@
 package jsonscan
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 )
@@ -242,7 +241,7 @@ func (s *Scanner) digits() {
 }
 
 func (s *Scanner) literal(word string) error {
-	if !bytes.HasPrefix(s.B[s.I:], []byte(word)) {
+	if end := s.I + len(word); end > len(s.B) || string(s.B[s.I:end]) != word {
 		return ErrSyntax
 	}
 	s.I += len(word)

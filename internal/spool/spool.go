@@ -166,7 +166,6 @@ func Open(opts Options, m *Metrics, name string, logger *slog.Logger) (*Spool, e
 	s.rseg, s.roff = s.ackSeg, s.ackOff
 	if len(s.segs) > 0 && s.segs[0].id > s.rseg {
 		s.rseg, s.roff = s.segs[0].id, 0
-		s.readInSeg.Store(0)
 	}
 	s.readSeg.Store(s.rseg)
 	s.updateGauges()

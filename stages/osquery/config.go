@@ -14,7 +14,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/prometheus/common/model"
 
@@ -185,12 +184,15 @@ func (c *Config) NewStage(opts stages.Options) (stages.Stage, error) {
 		effective.Extract = Selection{Mode: SelectNone}
 	}
 	st := newStage(&effective, NewMetrics(opts.Registerer), opts.Logger)
-	if c.GlogHost == GlogHostHostname {
+	if c.GlogHost == GlogHostHostname && st.labelHost {
 		host, err := hostname()
-		if err != nil || host == "" {
-			return nil, fmt.Errorf("glog_host: reading this machine's host name: %v", err)
+		if err == nil && host == "" {
+			err = errors.New("it is empty")
 		}
-		st.glogHost = interned{s: host, valid: utf8.ValidString(host), box: host}
+		if err != nil {
+			return nil, fmt.Errorf("glog_host: reading this machine's host name: %w", err)
+		}
+		st.glogHost = st.intern.get([]byte(host))
 	}
 	return st, nil
 }

@@ -313,7 +313,8 @@ func TestGlogHost(t *testing.T) {
 		{"hostname", "{labels: [host, severity], glog_host: hostname}", "web-01", ls("job", "osquery", "severity", "info", "host", "web-01"), ""},
 		{"host label not wanted", "{labels: [severity], glog_host: hostname}", "web-01", ls("job", "osquery", "severity", "info"), ""},
 		{"too long, cut", "{labels: [host], glog_host: hostname, max_label_value_length: 3}", "web-01", ls("job", "osquery", "host", "web"), ""},
-		{"no host name", "{glog_host: hostname}", "", nil, "glog_host: reading this machine's host name"},
+		{"no host name", "{glog_host: hostname}", "", nil, "glog_host: reading this machine's host name: it is empty"},
+		{"no host name, host not a label", "{labels: [severity], glog_host: hostname}", "", ls("job", "osquery", "severity", "info"), ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
