@@ -1,7 +1,8 @@
 package targets
 
 import (
-	"sync"
+	"github.com/promtail-osquery/promtail-osquery/internal/api/apitest"
+
 	"testing"
 	"time"
 
@@ -47,22 +48,7 @@ func init() {
 	stages.Register("test_upper", func() stages.Config { return &upperConfig{} })
 }
 
-type collector struct {
-	mu      sync.Mutex
-	entries []stages.Entry
-}
-
-func (c *collector) Handle(e stages.Entry) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.entries = append(c.entries, e)
-}
-
-func (c *collector) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.entries)
-}
+type collector = apitest.Collector
 
 func build(t *testing.T, items ...string) *stages.Pipeline {
 	t.Helper()
@@ -83,10 +69,11 @@ func TestJobPipelineRunsStagesAndKeepsTargetLabels(t *testing.T) {
 	shared := model.LabelSet{"job": "a"}
 	j.Handle(stages.Entry{Labels: shared, Line: "x"})
 	j.Stop()
-	if len(got.entries) != 1 {
-		t.Fatalf("got %d entries", len(got.entries))
+	all := got.All()
+	if len(all) != 1 {
+		t.Fatalf("got %d entries", len(all))
 	}
-	e := got.entries[0]
+	e := all[0]
 	if e.Line != "x!" || e.Labels["seen"] != "yes" {
 		t.Errorf("stage did not run: %+v", e)
 	}
@@ -103,16 +90,16 @@ func TestJobPipelineFlushesHeldEntriesPeriodicallyAndOnStop(t *testing.T) {
 	j := NewJobPipeline(build(t, "test_hold"), &got, nil)
 	j.Handle(stages.Entry{Labels: model.LabelSet{}, Line: "1"})
 	deadline := time.Now().Add(5 * time.Second)
-	for got.len() == 0 && time.Now().Before(deadline) {
+	for got.Count() == 0 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
-	if got.len() != 1 {
+	if got.Count() != 1 {
 		t.Fatal("held entry was not flushed by the periodic flush")
 	}
 	j.Handle(stages.Entry{Labels: model.LabelSet{}, Line: "2"})
 	j.Stop()
-	if got.len() != 2 {
-		t.Fatalf("Stop did not flush the held entry: %d entries", got.len())
+	if got.Count() != 2 {
+		t.Fatalf("Stop did not flush the held entry: %d entries", got.Count())
 	}
 }
 
@@ -125,8 +112,8 @@ func TestJobPipelineReadlineLimitDrops(t *testing.T) {
 		j.Handle(stages.Entry{Labels: model.LabelSet{}, Line: "x"})
 	}
 	j.Stop()
-	if got.len() != 2 {
-		t.Errorf("burst of 2 should pass 2 entries, passed %d", got.len())
+	if got.Count() != 2 {
+		t.Errorf("burst of 2 should pass 2 entries, passed %d", got.Count())
 	}
 	if v := testutil.ToFloat64(dropped); v != 3 {
 		t.Errorf("dropped counter = %v, want 3", v)

@@ -7,14 +7,12 @@ import (
 	"io"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/common/model"
 
 	"github.com/promtail-osquery/promtail-osquery/internal/config"
-	"github.com/promtail-osquery/promtail-osquery/stages"
 )
 
 func compress(t *testing.T, format, content string) []byte {
@@ -76,7 +74,7 @@ func TestDecompression(t *testing.T) {
 				return h.logs.countContaining("compressed file read to its end") == 1
 			})
 			time.Sleep(2 * h.syncPeriod) // read once: later syncs must not read it again
-			if got := h.out.lines(); strings.Join(got, "|") != strings.Join(tt.want, "|") {
+			if got := h.out.Lines(); strings.Join(got, "|") != strings.Join(tt.want, "|") {
 				t.Fatalf("lines = %q, want %q", got, tt.want)
 			}
 			if got := h.pos.snapshot()[path]; got != "3" {
@@ -88,7 +86,7 @@ func TestDecompression(t *testing.T) {
 			if seriesExists(t, h.reg, "promtail_read_lines_total", path) {
 				t.Fatal("per-path series left after the file was read")
 			}
-			for _, e := range h.out.all() {
+			for _, e := range h.out.All() {
 				if e.Labels[filenameLabel] != model.LabelValue(path) {
 					t.Fatalf("labels = %v", e.Labels)
 				}
@@ -97,41 +95,13 @@ func TestDecompression(t *testing.T) {
 	}
 }
 
-// holder keeps every entry unsettled until release, like a client whose Loki
-// has not answered yet.
-type holder struct {
-	mu   sync.Mutex
-	acks []*stages.Ack
-}
-
-func (h *holder) Handle(e stages.Entry) {
-	e.Ack.Hold(1)
-	h.mu.Lock()
-	h.acks = append(h.acks, e.Ack)
-	h.mu.Unlock()
-}
-
-func (h *holder) count() int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return len(h.acks)
-}
-
-func (h *holder) release() {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for _, a := range h.acks {
-		a.Release(1)
-	}
-	h.acks = nil
-}
-
 // A compressed file deleted while its lines are still in flight loses its
 // saved position, and the lines settling afterwards must not write it back:
 // it would stay in the positions file for a file that no longer exists.
 func TestDecompressedFileGoneBeforeItsLinesSettle(t *testing.T) {
 	h := newHarness(t)
-	held := &holder{}
+	held := &collector{}
+	held.SetHold(true)
 	h.handler = held
 	path := h.path("app.log.gz")
 	if err := os.WriteFile(path, compress(t, "gz", "one\ntwo\nthree\n"), 0o644); err != nil {
@@ -140,7 +110,7 @@ func TestDecompressedFileGoneBeforeItsLinesSettle(t *testing.T) {
 	job := staticJob("test", model.LabelSet{pathLabel: model.LabelValue(h.path("*.gz"))})
 	job.Decompression = &config.DecompressionConfig{Enabled: true, Format: "gz", InitialDelay: 20 * time.Millisecond}
 	h.start(job)
-	waitFor(t, 5*time.Second, "file read", func() bool { return held.count() == 3 })
+	waitFor(t, 5*time.Second, "file read", func() bool { return held.Count() == 3 })
 	if _, saved := h.pos.snapshot()[path]; saved {
 		t.Fatal("position saved before the lines settled")
 	}
@@ -148,7 +118,7 @@ func TestDecompressedFileGoneBeforeItsLinesSettle(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(3 * h.syncPeriod) // the target notices the file is gone
-	held.release()
+	held.Settle()
 	time.Sleep(50 * time.Millisecond)
 	if pos, saved := h.pos.snapshot()[path]; saved {
 		t.Fatalf("position %q written back for a deleted file", pos)
@@ -172,7 +142,7 @@ func TestDecompressionCorruptFile(t *testing.T) {
 		return h.logs.countContaining("decompressing file failed") == 1 && h.logs.countContaining("cannot decompress file") == 1
 	})
 	time.Sleep(2 * h.syncPeriod)
-	if got := h.out.lines(); strings.Join(got, "|") != "one|two|three" {
+	if got := h.out.Lines(); strings.Join(got, "|") != "one|two|three" {
 		t.Fatalf("lines = %q: the lines before the corruption should be kept", got)
 	}
 	if n := h.logs.countContaining("decompressing file failed"); n != 1 {

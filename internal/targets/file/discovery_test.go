@@ -103,7 +103,7 @@ func TestTargetSelection(t *testing.T) {
 				h.waitLines(1)
 				want := tt.wantLabels.Clone()
 				want[filenameLabel] = model.LabelValue(h.path("a.log"))
-				if got := h.out.all()[0].Labels; !got.Equal(want) {
+				if got := h.out.All()[0].Labels; !got.Equal(want) {
 					t.Fatalf("labels = %v, want %v", got, want)
 				}
 				if d := h.m.DroppedTargets(); len(d) != 0 {
@@ -142,7 +142,7 @@ func TestDuplicateTargetCountedOnce(t *testing.T) {
 	})
 	h.waitLines(1)
 	time.Sleep(2 * h.syncPeriod)
-	if n := h.out.count(); n != 1 {
+	if n := h.out.Count(); n != 1 {
 		t.Fatalf("%d entries, want 1", n)
 	}
 	d := h.m.DroppedTargets()
@@ -288,7 +288,7 @@ func TestDiscoveryUpdatesStartAndStopTargets(t *testing.T) {
 	waitFor(t, 10*time.Second, "promtail_targets_active_total at 1", func() bool {
 		return testutil.ToFloat64(h.metrics.targetsActive) == 1
 	})
-	assertExactlyOnce(t, h.out.lines(), []string{"a", "b"})
+	assertExactlyOnce(t, h.out.Lines(), []string{"a", "b"})
 }
 
 func fileSDConfig(t *testing.T, path string) *filesd.SDConfig {
@@ -320,5 +320,5 @@ func TestTailFromEndOnlyForTargetsFoundAtStart(t *testing.T) {
 	write(h.path("*.log"))
 	h.waitLines(2)
 	time.Sleep(3 * h.watch.MaxPollFrequency)
-	assertExactlyOnce(t, h.out.lines(), []string{"new", "discovered later"})
+	assertExactlyOnce(t, h.out.Lines(), []string{"new", "discovered later"})
 }

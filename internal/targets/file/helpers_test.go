@@ -19,43 +19,12 @@ import (
 	"github.com/prometheus/prometheus/discovery/targetgroup"
 
 	"github.com/promtail-osquery/promtail-osquery/internal/api"
+	"github.com/promtail-osquery/promtail-osquery/internal/api/apitest"
 	"github.com/promtail-osquery/promtail-osquery/internal/config"
-	"github.com/promtail-osquery/promtail-osquery/stages"
 )
 
 // collector is an entry handler that keeps everything it is handed.
-type collector struct {
-	mu      sync.Mutex
-	entries []stages.Entry
-}
-
-func (c *collector) Handle(e stages.Entry) {
-	c.mu.Lock()
-	c.entries = append(c.entries, e)
-	c.mu.Unlock()
-}
-
-func (c *collector) all() []stages.Entry {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]stages.Entry(nil), c.entries...)
-}
-
-func (c *collector) count() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.entries)
-}
-
-func (c *collector) lines() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := make([]string, len(c.entries))
-	for i, e := range c.entries {
-		out[i] = e.Line
-	}
-	return out
-}
+type collector = apitest.Collector
 
 // memPositions is an in-memory positions table.
 type memPositions struct {
@@ -241,9 +210,9 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 func (h *harness) waitLines(n int) {
 	h.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for h.out.count() < n {
+	for h.out.Count() < n {
 		if time.Now().After(deadline) {
-			h.t.Fatalf("timed out waiting for %d lines, have %d", n, h.out.count())
+			h.t.Fatalf("timed out waiting for %d lines, have %d", n, h.out.Count())
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

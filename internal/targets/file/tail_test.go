@@ -37,11 +37,11 @@ func TestChunkedWritesWithPartialLastLine(t *testing.T) {
 		h.waitLines(len(s.want))
 		// Give a held-back line the chance to leak out before checking.
 		time.Sleep(3 * h.watch.MaxPollFrequency)
-		if got := h.out.lines(); strings.Join(got, "|") != strings.Join(s.want, "|") || len(got) != len(s.want) {
+		if got := h.out.Lines(); strings.Join(got, "|") != strings.Join(s.want, "|") || len(got) != len(s.want) {
 			t.Fatalf("step %d: lines = %q, want %q", i, got, s.want)
 		}
 	}
-	e := h.out.all()[0]
+	e := h.out.All()[0]
 	want := model.LabelSet{"job": "test", "filename": model.LabelValue(path)}
 	if !e.Labels.Equal(want) {
 		t.Fatalf("labels = %v, want %v", e.Labels, want)
@@ -68,7 +68,7 @@ func TestNewFilesPickedUpQuickly(t *testing.T) {
 	}
 	appendFile(t, h.path("ignored.txt"), "not matched\n")
 	time.Sleep(100 * time.Millisecond)
-	assertExactlyOnce(t, h.out.lines(), []string{"hello 0", "hello 1", "hello 2"})
+	assertExactlyOnce(t, h.out.Lines(), []string{"hello 0", "hello 1", "hello 2"})
 }
 
 func TestFilesInNewDirectories(t *testing.T) {
@@ -85,7 +85,7 @@ func TestFilesInNewDirectories(t *testing.T) {
 	}
 	appendFile(t, h.path("b/app.log"), "in b\n")
 	h.waitLines(2)
-	assertExactlyOnce(t, h.out.lines(), []string{"in a", "in b"})
+	assertExactlyOnce(t, h.out.Lines(), []string{"in a", "in b"})
 }
 
 func rotateByRename(t *testing.T, path string, gen int) {
@@ -147,7 +147,7 @@ func TestRotateRenameCreate(t *testing.T) {
 			}
 			h.waitLines(total)
 			time.Sleep(300 * time.Millisecond) // duplicates would arrive now
-			got := h.out.lines()
+			got := h.out.Lines()
 			assertExactlyOnce(t, got, want)
 			if tt.ordered {
 				for i := range got {
@@ -177,7 +177,7 @@ func TestRotatedFileStillMatchingIsNotReread(t *testing.T) {
 	time.Sleep(3 * h.syncPeriod) // several syncs see app.log.1: none may re-read it
 
 	want := splitLines(numbered("old", 0, 100) + numbered("late", 0, 5) + numbered("new", 0, 10))
-	assertExactlyOnce(t, h.out.lines(), want)
+	assertExactlyOnce(t, h.out.Lines(), want)
 	fi, err := os.Stat(rotated)
 	if err != nil {
 		t.Fatal(err)
@@ -190,7 +190,7 @@ func TestRotatedFileStillMatchingIsNotReread(t *testing.T) {
 		t.Fatalf("position of the new file = %q", pos[path])
 	}
 	// The rest of the rotated file keeps the stream it was read in.
-	for _, e := range h.out.all() {
+	for _, e := range h.out.All() {
 		if strings.HasPrefix(e.Line, "late") && e.Labels[filenameLabel] != model.LabelValue(path) {
 			t.Fatalf("line %q has filename %q, want %q", e.Line, e.Labels[filenameLabel], path)
 		}
@@ -219,7 +219,7 @@ func TestCopyTruncate(t *testing.T) {
 	h.waitLines(221)
 	time.Sleep(3 * h.watch.MaxPollFrequency)
 	want := splitLines(numbered("before", 0, 200) + "unterminated\n" + numbered("after", 0, 20))
-	assertExactlyOnce(t, h.out.lines(), want)
+	assertExactlyOnce(t, h.out.Lines(), want)
 	if got := h.pos.snapshot()[path]; got != fmt.Sprint(len(numbered("after", 0, 20))) {
 		t.Fatalf("position after truncation = %s", got)
 	}
@@ -236,7 +236,7 @@ func TestTruncatedWhileRunning(t *testing.T) {
 	}
 	h.waitLines(51)
 	time.Sleep(3 * h.watch.MaxPollFrequency)
-	assertExactlyOnce(t, h.out.lines(), append(splitLines(numbered("first", 0, 50)), "short"))
+	assertExactlyOnce(t, h.out.Lines(), append(splitLines(numbered("first", 0, 50)), "short"))
 }
 
 func TestDeletedFileIsClosed(t *testing.T) {
@@ -273,7 +273,7 @@ func TestDeletedFileIsClosed(t *testing.T) {
 	// A new file at the same path is new: read from its start.
 	appendFile(t, path, "c\n")
 	h.waitLines(4)
-	assertExactlyOnce(t, h.out.lines(), []string{"a", "b", "x", "c"})
+	assertExactlyOnce(t, h.out.Lines(), []string{"a", "b", "x", "c"})
 }
 
 func TestRestartFromSavedPositions(t *testing.T) {
@@ -317,7 +317,7 @@ func TestRestartFromSavedPositions(t *testing.T) {
 			}
 			h.waitLines(len(tt.want))
 			time.Sleep(3 * h.watch.MaxPollFrequency)
-			assertExactlyOnce(t, h.out.lines(), tt.want)
+			assertExactlyOnce(t, h.out.Lines(), tt.want)
 		})
 	}
 }
@@ -339,7 +339,7 @@ func TestStopSavesPositionsAndRestartResumes(t *testing.T) {
 	h2.start(pathJob(path))
 	h2.waitLines(2)
 	time.Sleep(3 * h.watch.MaxPollFrequency)
-	assertExactlyOnce(t, h2.out.lines(), []string{"partial", "three"})
+	assertExactlyOnce(t, h2.out.Lines(), []string{"partial", "three"})
 }
 
 func TestTailFromEnd(t *testing.T) {
@@ -365,7 +365,7 @@ func TestTailFromEnd(t *testing.T) {
 	time.Sleep(3 * h.watch.MaxPollFrequency)
 	// A saved position wins; a file created after the start is new, so all
 	// of it is read; the line being written at the end is read whole.
-	assertExactlyOnce(t, h.out.lines(), []string{"being written", "s2", "all of it"})
+	assertExactlyOnce(t, h.out.Lines(), []string{"being written", "s2", "all of it"})
 }
 
 func TestExcludeGlob(t *testing.T) {
@@ -382,7 +382,7 @@ func TestExcludeGlob(t *testing.T) {
 	appendFile(t, h.path("c.log"), "c.log\n")
 	h.waitLines(3)
 	time.Sleep(2 * h.syncPeriod)
-	assertExactlyOnce(t, h.out.lines(), []string{"a.log", "b.log", "c.log"})
+	assertExactlyOnce(t, h.out.Lines(), []string{"a.log", "b.log", "c.log"})
 }
 
 func TestBinaryAndInvalidUTF8PassThrough(t *testing.T) {
@@ -410,7 +410,7 @@ func TestBinaryAndInvalidUTF8PassThrough(t *testing.T) {
 	}
 	h.start(pathJob(path))
 	h.waitLines(len(want))
-	got := h.out.lines()
+	got := h.out.Lines()
 	for i := range want {
 		if got[i] != string(want[i]) {
 			t.Fatalf("line %d = %q, want %q", i, got[i], want[i])
@@ -431,7 +431,7 @@ func TestTenMiBLine(t *testing.T) {
 	}
 	appendFile(t, path, "\nafter\n")
 	h.waitLines(2)
-	got := h.out.lines()
+	got := h.out.Lines()
 	if len(got[0]) != len(big) || got[0] != big || got[1] != "after" {
 		t.Fatalf("got lines of %d and %q, want %d bytes then \"after\"", len(got[0]), got[1], len(big))
 	}
@@ -444,7 +444,7 @@ func TestEmptyFile(t *testing.T) {
 	h.start(pathJob(path))
 	waitFor(t, 5*time.Second, "file opened", h.m.Ready)
 	time.Sleep(3 * h.watch.MaxPollFrequency)
-	if n := h.out.count(); n != 0 {
+	if n := h.out.Count(); n != 0 {
 		t.Fatalf("%d entries from an empty file", n)
 	}
 	files := h.m.ActiveTargets()[0].Files
@@ -468,7 +468,7 @@ func TestDirectoryAndFIFOMatchingTheGlob(t *testing.T) {
 	h.start(pathJob(h.path("*.log")))
 	h.waitLines(1)
 	time.Sleep(3 * h.syncPeriod)
-	if got := h.out.lines(); len(got) != 1 || got[0] != "real" {
+	if got := h.out.Lines(); len(got) != 1 || got[0] != "real" {
 		t.Fatalf("lines = %q", got)
 	}
 	for _, kind := range []string{"type=directory", "type=named pipe"} {
@@ -511,7 +511,7 @@ func TestEncoding(t *testing.T) {
 			h.start(job)
 			h.waitLines(len(tt.want))
 			time.Sleep(3 * h.watch.MaxPollFrequency)
-			if got := h.out.lines(); strings.Join(got, "|") != strings.Join(tt.want, "|") {
+			if got := h.out.Lines(); strings.Join(got, "|") != strings.Join(tt.want, "|") {
 				t.Fatalf("lines = %q, want %q", got, tt.want)
 			}
 			if got := h.pos.snapshot()[path]; got != fmt.Sprint(len(tt.content)) {
@@ -586,7 +586,7 @@ func TestCopyTruncateCopyMatchesGlob(t *testing.T) {
 			want := splitLines(numbered("before", 0, 200) + numbered("racing", 0, tt.unread) + numbered("after", 0, 20))
 			h.waitLines(len(want))
 			time.Sleep(3 * h.syncPeriod) // a re-read of the copy would show now
-			assertExactlyOnce(t, h.out.lines(), want)
+			assertExactlyOnce(t, h.out.Lines(), want)
 		})
 	}
 }
@@ -634,7 +634,7 @@ func TestRotationWhileStopped(t *testing.T) {
 	h2.start(pathJob(h.path("app.log*")))
 	h2.waitLines(305)
 	time.Sleep(3 * h.syncPeriod)
-	assertExactlyOnce(t, h2.out.lines(), splitLines(numbered("late", 0, 5)+numbered("new", 0, 300)))
+	assertExactlyOnce(t, h2.out.Lines(), splitLines(numbered("late", 0, 5)+numbered("new", 0, 300)))
 }
 
 // A positions file written by Promtail has no identities: offsets are taken
@@ -647,7 +647,7 @@ func TestPromtailPositionsWithoutIdentity(t *testing.T) {
 	h.start(pathJob(path))
 	h.waitLines(5)
 	time.Sleep(3 * h.watch.MaxPollFrequency)
-	assertExactlyOnce(t, h.out.lines(), splitLines(numbered("unseen", 0, 5)))
+	assertExactlyOnce(t, h.out.Lines(), splitLines(numbered("unseen", 0, 5)))
 	if h.pos.snapshot()["file-identity:"+path] == "" {
 		t.Fatal("the file's identity was not saved beside its offset")
 	}
@@ -677,5 +677,5 @@ func TestReusedInodeIsNotTakenForRename(t *testing.T) {
 	h2.start(pathJob(h.path("*.log")))
 	h2.waitLines(50)
 	time.Sleep(3 * h.watch.MaxPollFrequency)
-	assertExactlyOnce(t, h2.out.lines(), splitLines(numbered("b", 0, 50)))
+	assertExactlyOnce(t, h2.out.Lines(), splitLines(numbered("b", 0, 50)))
 }

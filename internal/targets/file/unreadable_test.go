@@ -45,7 +45,7 @@ func TestUnreadableFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.waitLines(2)
-	assertExactlyOnce(t, h.out.lines(), []string{"visible", "secret"})
+	assertExactlyOnce(t, h.out.Lines(), []string{"visible", "secret"})
 }
 
 func runAsNobody(t *testing.T, test string) {

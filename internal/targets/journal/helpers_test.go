@@ -11,15 +11,14 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/coreos/go-systemd/v22/sdjournal"
 
+	"github.com/promtail-osquery/promtail-osquery/internal/api/apitest"
 	"github.com/promtail-osquery/promtail-osquery/internal/config"
 	"github.com/promtail-osquery/promtail-osquery/internal/positions"
-	"github.com/promtail-osquery/promtail-osquery/stages"
 )
 
 // requireJournalEnv makes a missing systemd-journal-remote a failure instead
@@ -128,40 +127,13 @@ func (f *journalFile) cursors() []string {
 	}
 }
 
-// collector keeps what it is handed; with hold it keeps each entry's Ack
-// unsettled until release, like a client whose batch is still on its way.
-type collector struct {
-	mu      sync.Mutex
-	entries []stages.Entry
-	hold    bool
-}
+// collector keeps what it is handed; holding, it keeps each entry's Ack
+// unsettled, like a client whose batch is still on its way.
+type collector = apitest.Collector
 
-func (c *collector) Handle(e stages.Entry) {
-	if c.hold {
-		e.Ack.Hold(1)
-	}
-	c.mu.Lock()
-	c.entries = append(c.entries, e)
-	c.mu.Unlock()
-}
-
-func (c *collector) all() []stages.Entry {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]stages.Entry(nil), c.entries...)
-}
-
-func (c *collector) lines() []string {
-	var out []string
-	for _, e := range c.all() {
-		out = append(out, e.Line)
-	}
-	return out
-}
-
-// release settles the held entries i..j-1.
-func (c *collector) release(i, j int) {
-	for _, e := range c.all()[i:j] {
+// release settles the held entries i..j-1 of c.
+func release(c *collector, i, j int) {
+	for _, e := range c.All()[i:j] {
 		e.Ack.Release(1)
 	}
 }

@@ -144,9 +144,9 @@ func TestReadJournal(t *testing.T) {
 
 			key := positions.CursorKey("journal")
 			waitFor(t, "the cursor of the last entry", func() bool { return pos.GetString(key) == cursors[len(cursors)-1] })
-			got := h.all()
+			got := h.All()
 			if len(got) != len(tc.want) {
-				t.Fatalf("got %d entries %q, want %d", len(got), h.lines(), len(tc.want))
+				t.Fatalf("got %d entries %q, want %d", len(got), h.Lines(), len(tc.want))
 			}
 			for i, e := range got {
 				r := records[tc.want[i]]
@@ -215,7 +215,7 @@ func TestMaxAge(t *testing.T) {
 			h := &collector{}
 			startTarget(t, NewMetrics(nil), "j", config.JournalConfig{Path: f.path, MaxAge: tc.maxAge, Labels: model.LabelSet{"job": "j"}}, "", h, pos)
 			waitFor(t, "the cursor of the last entry", func() bool { return pos.GetString(key) == cursors[2] })
-			if got := h.lines(); !equalStrings(got, tc.want) {
+			if got := h.Lines(); !equalStrings(got, tc.want) {
 				t.Fatalf("lines %q, want %q", got, tc.want)
 			}
 		})
@@ -255,10 +255,10 @@ func TestResumeAfterRestart(t *testing.T) {
 	cursors = f.cursors()
 	waitFor(t, "six entries saved", func() bool { return pos.GetString(key) == cursors[5] })
 
-	if got, want := first.lines(), []string{"one", "two", "three"}; !equalStrings(got, want) {
+	if got, want := first.Lines(), []string{"one", "two", "three"}; !equalStrings(got, want) {
 		t.Errorf("first run read %q, want %q", got, want)
 	}
-	if got, want := second.lines(), []string{"four", "five", "six"}; !equalStrings(got, want) {
+	if got, want := second.Lines(), []string{"four", "five", "six"}; !equalStrings(got, want) {
 		t.Errorf("second run read %q, want %q", got, want)
 	}
 
@@ -283,29 +283,30 @@ func TestCursorWaitsForSettledEntries(t *testing.T) {
 	cfg := config.JournalConfig{Path: f.path, MaxAge: "1h", Labels: model.LabelSet{"job": "j"}}
 	key := positions.CursorKey("j")
 	pos := newPositions(t, dir)
-	h := &collector{hold: true}
+	h := &collector{}
+	h.SetHold(true)
 
 	f.append(rec(now, "MESSAGE", "1"), rec(now.Add(time.Millisecond), "MESSAGE", "2"), rec(now.Add(2*time.Millisecond), "MESSAGE", "3"))
 	tg := startTarget(t, NewMetrics(nil), "j", cfg, "", h, pos)
-	waitFor(t, "three entries", func() bool { return len(h.all()) == 3 })
+	waitFor(t, "three entries", func() bool { return len(h.All()) == 3 })
 	f.append(rec(now.Add(3*time.Millisecond), "MESSAGE", "4"), rec(now.Add(4*time.Millisecond), "MESSAGE", "5"))
-	waitFor(t, "five entries", func() bool { return len(h.all()) == 5 })
+	waitFor(t, "five entries", func() bool { return len(h.All()) == 5 })
 	cursors := f.cursors()
 
 	if got := pos.GetString(key); got != "" {
 		t.Fatalf("cursor saved while every entry is in flight: %q", got)
 	}
-	h.release(3, 5)
+	release(h, 3, 5)
 	if got := pos.GetString(key); got != "" {
 		t.Fatalf("cursor saved past unsettled entries 1-3: %q", got)
 	}
-	h.release(0, 3)
+	release(h, 0, 3)
 	if got := pos.GetString(key); got != cursors[4] {
 		t.Fatalf("cursor %q once all settled, want entry 5's %q", got, cursors[4])
 	}
 
 	f.append(rec(now.Add(5*time.Millisecond), "MESSAGE", "6"), rec(now.Add(6*time.Millisecond), "MESSAGE", "7"))
-	waitFor(t, "seven entries", func() bool { return len(h.all()) == 7 })
+	waitFor(t, "seven entries", func() bool { return len(h.All()) == 7 })
 	// The agent dies with 6 and 7 unsettled.
 	tg.Stop()
 	if got := pos.GetString(key); got != cursors[4] {
@@ -316,7 +317,7 @@ func TestCursorWaitsForSettledEntries(t *testing.T) {
 	startTarget(t, NewMetrics(nil), "j", cfg, "", again, pos)
 	cursors = f.cursors()
 	waitFor(t, "seven entries saved", func() bool { return pos.GetString(key) == cursors[6] })
-	if got, want := again.lines(), []string{"6", "7"}; !equalStrings(got, want) {
+	if got, want := again.Lines(), []string{"6", "7"}; !equalStrings(got, want) {
 		t.Fatalf("after the restart read %q, want %q", got, want)
 	}
 }
@@ -349,7 +350,7 @@ func TestUnusableSavedCursor(t *testing.T) {
 			h := &collector{}
 			startTarget(t, NewMetrics(nil), "j", config.JournalConfig{Path: f.path, MaxAge: tc.maxAge, Labels: model.LabelSet{"job": "j"}}, "", h, pos)
 			waitFor(t, "the last entry saved", func() bool { return pos.GetString(key) == cursors[2] })
-			if got := h.lines(); !equalStrings(got, tc.want) {
+			if got := h.Lines(); !equalStrings(got, tc.want) {
 				t.Fatalf("read %q, want %q", got, tc.want)
 			}
 		})
@@ -514,7 +515,7 @@ func TestReopenAfterReadError(t *testing.T) {
 			waitFor(t, "the last entry saved", func() bool { return pos.GetString(key) == cursors[2] })
 			waitFor(t, "the last opening", func() bool { return int(opens.Load()) >= tc.opens })
 			tg.Stop()
-			if got, want := h.lines(), []string{"1", "2", "3"}; !equalStrings(got, want) {
+			if got, want := h.Lines(), []string{"1", "2", "3"}; !equalStrings(got, want) {
 				t.Fatalf("read %q, want %q", got, want)
 			}
 			if got := int(opens.Load()); got != tc.opens {

@@ -1,6 +1,8 @@
 package lokipush
 
 import (
+	"github.com/promtail-osquery/promtail-osquery/internal/api/apitest"
+
 	"bytes"
 	"compress/flate"
 	"compress/gzip"
@@ -8,8 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,22 +27,7 @@ import (
 const testJob = "push"
 
 // collector records the entries a target hands on.
-type collector struct {
-	mu      sync.Mutex
-	entries []stages.Entry
-}
-
-func (c *collector) Handle(e stages.Entry) {
-	c.mu.Lock()
-	c.entries = append(c.entries, e)
-	c.mu.Unlock()
-}
-
-func (c *collector) all() []stages.Entry {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return slices.Clone(c.entries)
-}
+type collector = apitest.Collector
 
 // testConfig is a push block listening on a free loopback port.
 func testConfig() *config.PushConfig {

@@ -57,7 +57,7 @@ func TestPushProtobuf(t *testing.T) {
 		{Labels: model.LabelSet{"app": "api", "env": "prod", "pushserver": "push1"}, Timestamp: ts2, Line: "second"},
 		{Labels: model.LabelSet{"app": "db", "pushserver": "push1"}, Timestamp: ts2, Line: "third"},
 	}
-	assertEntries(t, h.got.all(), want)
+	assertEntries(t, h.got.All(), want)
 	if got := testutil.ToFloat64(h.metrics.entries.WithLabelValues(testJob, endpointPush)); got != 3 {
 		t.Errorf("entries metric = %v, want 3", got)
 	}
@@ -72,7 +72,7 @@ func TestEntriesOwnTheirLabels(t *testing.T) {
 	if status, text := post(t, h.url+PushPath, body, nil); status != http.StatusNoContent {
 		t.Fatalf("status %d (%s)", status, text)
 	}
-	got := h.got.all()
+	got := h.got.All()
 	got[0].Labels["mutated"] = "yes"
 	for _, e := range got[1:] {
 		if _, ok := e.Labels["mutated"]; ok {
@@ -104,7 +104,7 @@ func TestPushJSON(t *testing.T) {
 		}},
 		{Labels: model.LabelSet{"app": "db"}, Timestamp: ts1, Line: "db line"},
 	}
-	assertEntries(t, h.got.all(), want)
+	assertEntries(t, h.got.All(), want)
 }
 
 func TestContentEncodings(t *testing.T) {
@@ -131,12 +131,12 @@ func TestContentEncodings(t *testing.T) {
 	h := start(t, cfg, nil)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			before := len(h.got.all())
+			before := len(h.got.All())
 			headers := map[string]string{"Content-Type": tt.contentType, "Content-Encoding": tt.encoding}
 			if status, text := post(t, h.url+PushPath, tt.body, headers); status != http.StatusNoContent {
 				t.Fatalf("status %d (%s), want 204", status, text)
 			}
-			got := h.got.all()[before:]
+			got := h.got.All()[before:]
 			want := []stages.Entry{{Labels: model.LabelSet{"app": "api"}, Timestamp: ts1, Line: tt.wantLine}}
 			assertEntries(t, got, want)
 		})
@@ -160,13 +160,13 @@ func TestRawEndpoint(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			before := len(h.got.all())
+			before := len(h.got.All())
 			start := time.Now()
 			status, text := post(t, h.url+RawPath, tt.body, map[string]string{"Content-Encoding": tt.encoding})
 			if status != http.StatusNoContent {
 				t.Fatalf("status %d (%s), want 204", status, text)
 			}
-			got := h.got.all()[before:]
+			got := h.got.All()[before:]
 			if !slices.Equal(lines(got), tt.want) {
 				t.Fatalf("lines %q, want %q", lines(got), tt.want)
 			}
@@ -207,7 +207,7 @@ func TestRelabelDropsOneStreamOfThree(t *testing.T) {
 	if status, text := post(t, h.url+PushPath, body, nil); status != http.StatusNoContent {
 		t.Fatalf("status %d (%s), want 204", status, text)
 	}
-	got := h.got.all()
+	got := h.got.All()
 	if want := []string{"api 1", "api 2", "db 1"}; !slices.Equal(lines(got), want) {
 		t.Fatalf("lines %q, want %q (the stream after the dropped one must arrive)", lines(got), want)
 	}
@@ -235,7 +235,7 @@ func TestStreamLeftWithoutLabelsIsDropped(t *testing.T) {
 	if status, text := post(t, h.url+PushPath, body, nil); status != http.StatusNoContent {
 		t.Fatalf("status %d (%s), want 204", status, text)
 	}
-	if got := lines(h.got.all()); !slices.Equal(got, []string{"kept"}) {
+	if got := lines(h.got.All()); !slices.Equal(got, []string{"kept"}) {
 		t.Fatalf("lines %q, want [kept]", got)
 	}
 	if n := testutil.ToFloat64(h.metrics.droppedStreams.WithLabelValues(testJob, reasonNoLabels)); n != 2 {
@@ -254,7 +254,7 @@ func TestTimestamps(t *testing.T) {
 			if status, text := post(t, h.url+PushPath, body, nil); status != http.StatusNoContent {
 				t.Fatalf("status %d (%s)", status, text)
 			}
-			got := h.got.all()[0].Timestamp
+			got := h.got.All()[0].Timestamp
 			if keep && !got.Equal(ts1) {
 				t.Errorf("timestamp %v, want the pushed %v", got, ts1)
 			}
@@ -273,7 +273,7 @@ func TestTenantHeaderIsNotPropagated(t *testing.T) {
 	if status, text := post(t, h.url+PushPath, body, map[string]string{"X-Scope-OrgID": "team-a"}); status != http.StatusNoContent {
 		t.Fatalf("status %d (%s)", status, text)
 	}
-	if got := h.got.all()[0].Labels; !reflect.DeepEqual(got, model.LabelSet{"app": "api"}) {
+	if got := h.got.All()[0].Labels; !reflect.DeepEqual(got, model.LabelSet{"app": "api"}) {
 		t.Errorf("labels %v, want only the stream's", got)
 	}
 }
@@ -379,7 +379,7 @@ func TestBadRequests(t *testing.T) {
 					t.Errorf("parsing errors{%s} = %v, want %v", tt.wantReason, got, before+1)
 				}
 			}
-			if got := h.got.all(); len(got) != 0 {
+			if got := h.got.All(); len(got) != 0 {
 				t.Errorf("a refused request handed on %q", lines(got))
 			}
 		})
@@ -415,7 +415,7 @@ func TestOversizedChunkedBody(t *testing.T) {
 			t.Errorf("%s: status %d, want 413", path, resp.StatusCode)
 		}
 	}
-	if got := len(h.got.all()); got != 1024/5 {
+	if got := len(h.got.All()); got != 1024/5 {
 		t.Errorf("raw lines handed before the limit = %d, want %d", got, 1024/5)
 	}
 }
@@ -578,7 +578,7 @@ func TestConcurrentPushes(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	if got := len(h.got.all()); got != clients*requests*perRequest {
+	if got := len(h.got.All()); got != clients*requests*perRequest {
 		t.Errorf("%d entries, want %d", got, clients*requests*perRequest)
 	}
 }

@@ -1,6 +1,8 @@
 package osquerytls
 
 import (
+	"github.com/promtail-osquery/promtail-osquery/internal/api/apitest"
+
 	"bytes"
 	"compress/gzip"
 	"crypto/ecdsa"
@@ -18,7 +20,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,7 +29,6 @@ import (
 
 	"github.com/promtail-osquery/promtail-osquery/internal/api"
 	"github.com/promtail-osquery/promtail-osquery/internal/config"
-	"github.com/promtail-osquery/promtail-osquery/stages"
 )
 
 // testPKI is a CA and a server certificate for 127.0.0.1 it signed, written to
@@ -401,54 +401,5 @@ func gzipBytes(t testing.TB, b []byte) []byte {
 	return out.Bytes()
 }
 
-// collector is the entry handler of the tests: it keeps copies of the
-// entries and, when holding, keeps their Acks as a client keeps a batch.
-type collector struct {
-	mu      sync.Mutex
-	entries []stages.Entry
-	hold    bool
-	held    []*stages.Ack
-}
-
-func (c *collector) Handle(e stages.Entry) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.entries = append(c.entries, e)
-	if c.hold && e.Ack != nil {
-		e.Ack.Hold(1)
-		c.held = append(c.held, e.Ack)
-	}
-}
-
-func (c *collector) setHold(hold bool) {
-	c.mu.Lock()
-	c.hold = hold
-	c.mu.Unlock()
-}
-
-// settle releases every Ack held, as a client does once its batch is safe.
-func (c *collector) settle() {
-	c.mu.Lock()
-	held := c.held
-	c.held = nil
-	c.mu.Unlock()
-	for _, a := range held {
-		a.Release(1)
-	}
-}
-
-func (c *collector) lines() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := make([]string, len(c.entries))
-	for i, e := range c.entries {
-		out[i] = e.Line
-	}
-	return out
-}
-
-func (c *collector) all() []stages.Entry {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]stages.Entry(nil), c.entries...)
-}
+// collector records the entries a target hands on.
+type collector = apitest.Collector

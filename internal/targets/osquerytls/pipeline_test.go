@@ -70,7 +70,7 @@ func TestThroughTheOsqueryStage(t *testing.T) {
 		{model.LabelSet{"job": "osquery", "host": "web-01"},
 			time.Date(2021, 6, 9, 18, 29, 49, 0, time.UTC), statusRecord46},
 	}
-	got := e.sink.all()
+	got := e.sink.All()
 	if len(got) != len(want) {
 		for _, g := range got {
 			t.Logf("%v %v %s", g.Labels, g.Timestamp, g.Line)
@@ -114,7 +114,7 @@ func TestSameAsFromAFile(t *testing.T) {
 		file.Handle(stages.Entry{Labels: model.LabelSet{"job": "osquery"}, Timestamp: read, Line: line})
 	}
 
-	got, want := e.sink.all(), fromFile.all()
+	got, want := e.sink.All(), fromFile.All()
 	if len(got) != len(want) || len(got) < len(results) {
 		t.Fatalf("%d entries through the endpoint, %d from the file (%d lines)", len(got), len(want), len(results)+len(statuses))
 	}
@@ -153,18 +153,15 @@ func TestSplitRowsShareTheRequestAck(t *testing.T) {
 	e := newEnv(t)
 	e.handler = osqueryPipeline(t, e.sink)
 	e.start()
-	e.sink.setHold(true)
+	e.sink.SetHold(true)
 	o := e.osqueryd("web-01")
 	if a := o.enroll(); a.failed {
 		t.Fatal(a.raw)
 	}
 	answered := make(chan answer, 1)
 	go func() { answered <- o.send("result", []string{snapshotRecord}) }()
-	waitFor(t, func() bool { return len(e.sink.all()) == 2 })
-	e.sink.mu.Lock()
-	held := append([]*stages.Ack(nil), e.sink.held...)
-	e.sink.held = nil
-	e.sink.mu.Unlock()
+	waitFor(t, func() bool { return len(e.sink.All()) == 2 })
+	held := e.sink.TakeHeld()
 	if len(held) != 2 || held[0] != held[1] {
 		// Fails while the osquery stage's split rows lose Entry.Ack
 		// (stages/osquery startOutput does not copy it).

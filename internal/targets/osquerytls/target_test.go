@@ -43,9 +43,9 @@ func TestOsquerydSession(t *testing.T) {
 		t.Fatalf("plain status batch: %d %s", a.code, a.raw)
 	}
 
-	entries := e.sink.all()
+	entries := e.sink.All()
 	want := append(append([]string{}, results...), statuses...)
-	if got := e.sink.lines(); strings.Join(got, "\n") != strings.Join(want, "\n") {
+	if got := e.sink.Lines(); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("lines\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	for i, en := range entries {
@@ -91,14 +91,14 @@ func TestStaleNodeKeyReenrolls(t *testing.T) {
 	if o.nodeKey != "" || len(o.buffer["result"]) != 2 {
 		t.Fatalf("after node_invalid: key %q, %d records buffered", o.nodeKey, len(o.buffer["result"]))
 	}
-	if n := len(e.sink.all()); n != 0 {
+	if n := len(e.sink.All()); n != 0 {
 		t.Fatalf("%d entries from a stale key", n)
 	}
 	// Second period: it enrolls and sends everything.
 	if !o.flush() {
 		t.Fatal("the second period failed")
 	}
-	if got := e.sink.lines(); strings.Join(got, "\n") != strings.Join([]string{eventRecord, snapshotRecord, statusRecord}, "\n") {
+	if got := e.sink.Lines(); strings.Join(got, "\n") != strings.Join([]string{eventRecord, snapshotRecord, statusRecord}, "\n") {
 		t.Fatalf("lines %q", got)
 	}
 	if got := e.counter("rejected", reasonUnknownNode); got != 1 {
@@ -220,7 +220,7 @@ func TestRejections(t *testing.T) {
 			}
 		})
 	}
-	if n := len(e.sink.all()); n != 0 {
+	if n := len(e.sink.All()); n != 0 {
 		t.Errorf("%d entries from refused requests", n)
 	}
 	if got := e.counter("enrollments", "bad_secret"); got != 2 {
@@ -254,7 +254,7 @@ func TestRateLimit(t *testing.T) {
 	if a := other.send("result", []string{eventRecord}); a.failed {
 		t.Fatalf("another node was limited: %d %s", a.code, a.raw)
 	}
-	if got := len(e.sink.all()); got != 4 {
+	if got := len(e.sink.All()); got != 4 {
 		t.Errorf("%d entries, want 4", got)
 	}
 	if got := e.counter("rejected", reasonRateLimited); got != 1 {
@@ -265,20 +265,20 @@ func TestRateLimit(t *testing.T) {
 func TestAnswerWaitsUntilRecordsAreSafe(t *testing.T) {
 	e := newEnv(t)
 	e.start()
-	e.sink.setHold(true)
+	e.sink.SetHold(true)
 	o := e.osqueryd("web-01")
 	if a := o.enroll(); a.failed {
 		t.Fatal(a.raw)
 	}
 	answered := make(chan answer, 1)
 	go func() { answered <- o.send("result", []string{eventRecord, batchRecord}) }()
-	waitFor(t, func() bool { return len(e.sink.all()) == 2 })
+	waitFor(t, func() bool { return len(e.sink.All()) == 2 })
 	select {
 	case a := <-answered:
 		t.Fatalf("answered %d %s before the records were safe", a.code, a.raw)
 	case <-time.After(200 * time.Millisecond):
 	}
-	e.sink.settle()
+	e.sink.Settle()
 	select {
 	case a := <-answered:
 		if a.failed || a.code != http.StatusOK {
@@ -293,8 +293,8 @@ func TestAckTimeoutAsksForAResend(t *testing.T) {
 	e := newEnv(t)
 	e.cfg.AckTimeout = 300 * time.Millisecond
 	e.start()
-	e.sink.setHold(true)
-	t.Cleanup(e.sink.settle)
+	e.sink.SetHold(true)
+	t.Cleanup(e.sink.Settle)
 	o := e.osqueryd("web-01")
 	o.log("result", eventRecord)
 	start := time.Now()
@@ -314,11 +314,11 @@ func TestAckTimeoutAsksForAResend(t *testing.T) {
 		t.Errorf("requests{log,503} = %v", got)
 	}
 	// The resend duplicates the record: at least once, never lost.
-	e.sink.setHold(false)
+	e.sink.SetHold(false)
 	if !o.flush() {
 		t.Fatal("the resend failed")
 	}
-	if got := e.sink.lines(); len(got) != 2 || got[0] != eventRecord || got[1] != eventRecord {
+	if got := e.sink.Lines(); len(got) != 2 || got[0] != eventRecord || got[1] != eventRecord {
 		t.Errorf("lines %q", got)
 	}
 }
@@ -327,15 +327,15 @@ func TestStopAnswersWaitingRequests(t *testing.T) {
 	e := newEnv(t)
 	e.cfg.AckTimeout = time.Minute
 	e.start()
-	e.sink.setHold(true)
-	t.Cleanup(e.sink.settle)
+	e.sink.SetHold(true)
+	t.Cleanup(e.sink.Settle)
 	o := e.osqueryd("web-01")
 	if a := o.enroll(); a.failed {
 		t.Fatal(a.raw)
 	}
 	answered := make(chan answer, 1)
 	go func() { answered <- o.send("result", []string{eventRecord}) }()
-	waitFor(t, func() bool { return len(e.sink.all()) == 1 })
+	waitFor(t, func() bool { return len(e.sink.All()) == 1 })
 	stopped := make(chan struct{})
 	go func() { e.target.Stop(); close(stopped) }()
 	select {
@@ -405,7 +405,7 @@ func TestRelabeling(t *testing.T) {
 	if !o.flush() {
 		t.Fatal("flush failed")
 	}
-	entries := e.sink.all()
+	entries := e.sink.All()
 	if len(entries) != 1 {
 		t.Fatalf("%d entries, want the result only (status dropped by relabeling)", len(entries))
 	}
@@ -425,7 +425,7 @@ func TestPlainHTTPOnLoopback(t *testing.T) {
 	if !o.flush() {
 		t.Fatal("flush over plain HTTP failed")
 	}
-	if len(e.sink.all()) != 1 {
+	if len(e.sink.All()) != 1 {
 		t.Error("record not received")
 	}
 }
@@ -465,7 +465,7 @@ func TestManyNodesAtOnce(t *testing.T) {
 	}
 	wg.Wait()
 	seen := map[string]int{}
-	for _, l := range e.sink.lines() {
+	for _, l := range e.sink.Lines() {
 		seen[l]++
 	}
 	if len(seen) != nodes*batches {

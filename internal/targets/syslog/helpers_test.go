@@ -1,9 +1,10 @@
 package syslog
 
 import (
+	"github.com/promtail-osquery/promtail-osquery/internal/api/apitest"
+
 	"context"
 	"net"
-	"sync"
 	"testing"
 	"time"
 
@@ -30,46 +31,8 @@ var exposeInternal = []*relabel.Config{{
 	Replacement: "syslog_$1",
 }}
 
-// collector gathers the entries a target hands on.
-type collector struct {
-	mu      sync.Mutex
-	entries []stages.Entry
-	added   chan struct{}
-}
-
-func newCollector() *collector { return &collector{added: make(chan struct{}, 1)} }
-
-func (c *collector) Handle(e stages.Entry) {
-	c.mu.Lock()
-	c.entries = append(c.entries, e)
-	c.mu.Unlock()
-	select {
-	case c.added <- struct{}{}:
-	default:
-	}
-}
-
-func (c *collector) snapshot() []stages.Entry {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]stages.Entry(nil), c.entries...)
-}
-
-// wait returns once n entries arrived, failing the test after a while.
-func (c *collector) wait(t *testing.T, n int) []stages.Entry {
-	t.Helper()
-	deadline := time.After(15 * time.Second)
-	for {
-		if got := c.snapshot(); len(got) >= n {
-			return got
-		}
-		select {
-		case <-c.added:
-		case <-deadline:
-			t.Fatalf("got %d entries, want %d: %+v", len(c.snapshot()), n, c.snapshot())
-		}
-	}
-}
+// collector records the entries a target hands on.
+type collector = apitest.Collector
 
 // startTarget starts a target on a free loopback port and stops it when the
 // test ends.
@@ -79,7 +42,7 @@ func startTarget(t testing.TB, cfg config.SyslogConfig, rc []*relabel.Config) (*
 		cfg.ListenAddress = "127.0.0.1:0"
 	}
 	m := NewMetrics(nil)
-	c := newCollector()
+	c := &collector{}
 	tg, err := newTarget(promslog.NewNopLogger(), m, "syslog", &cfg, rc, c, fakeLookup)
 	if err != nil {
 		t.Fatal(err)

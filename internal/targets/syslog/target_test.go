@@ -304,7 +304,7 @@ func TestTCP(t *testing.T) {
 			if got := readCounts(m); got != tt.counts {
 				t.Errorf("after Stop: counters %+v, want %+v", got, tt.counts)
 			}
-			checkEntries(t, c.snapshot(), tt.want)
+			checkEntries(t, c.All(), tt.want)
 		})
 	}
 }
@@ -321,7 +321,7 @@ func TestGarbageConnectionLeavesOthersAlone(t *testing.T) {
 	if _, err := good.Write([]byte(octet(msgMinimal))); err != nil {
 		t.Fatal(err)
 	}
-	c.wait(t, 1)
+	c.Wait(t, 1)
 
 	bad, err := net.Dial("tcp", tg.Addr().String())
 	if err != nil {
@@ -340,7 +340,7 @@ func TestGarbageConnectionLeavesOthersAlone(t *testing.T) {
 	if _, err := good.Write([]byte(octet(msgMinimal))); err != nil {
 		t.Fatal(err)
 	}
-	c.wait(t, 2)
+	c.Wait(t, 2)
 	waitCounts(t, m, counts{entries: 2, errors: 1})
 }
 
@@ -372,7 +372,7 @@ func TestIdleTimeout(t *testing.T) {
 	if _, err := partial.Write([]byte(msgMinimal)); err != nil {
 		t.Fatal(err)
 	}
-	checkEntries(t, c.wait(t, 1), []wantEntry{{line: "second", labels: minimalLabels}})
+	checkEntries(t, c.Wait(t, 1), []wantEntry{{line: "second", labels: minimalLabels}})
 	waitCounts(t, m, counts{entries: 1})
 }
 
@@ -446,7 +446,7 @@ func TestUDP(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	got := c.wait(t, 6)
+	got := c.Wait(t, 6)
 	waitCounts(t, m, counts{entries: 6, errors: 2})
 	checkEntries(t, got, []wantEntry{
 		{line: "An application event", labels: fullSDLabels},
@@ -463,14 +463,14 @@ func TestUDP(t *testing.T) {
 func TestConnectionHostnameFromResolver(t *testing.T) {
 	cfg := config.SyslogConfig{ListenAddress: "127.0.0.1:0"}
 	m := NewMetrics(nil)
-	c := newCollector()
+	c := &collector{}
 	tg, err := New(promslog.NewNopLogger(), m, "syslog", &cfg, exposeInternal, c)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tg.Stop()
 	send(t, tg.Addr(), octet(msgMinimal))
-	got := c.wait(t, 1)
+	got := c.Wait(t, 1)
 	names, _ := net.LookupAddr("127.0.0.1")
 	want := model.LabelValue(strings.Join(names, ","))
 	if h := got[0].Labels["syslog_connection_hostname"]; h != want {
@@ -529,7 +529,7 @@ func TestNewErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tg, err := New(promslog.NewNopLogger(), NewMetrics(nil), "j", &tt.cfg, nil, newCollector())
+			tg, err := New(promslog.NewNopLogger(), NewMetrics(nil), "j", &tt.cfg, nil, &collector{})
 			if err == nil {
 				tg.Stop()
 				t.Fatalf("no error, want %q", tt.want)

@@ -154,13 +154,13 @@ func TestTLS(t *testing.T) {
 					t.Fatalf("connection without a client certificate not refused: %v", err)
 				}
 				tg.Stop()
-				checkEntries(t, c.snapshot(), nil)
+				checkEntries(t, c.All(), nil)
 				if got := readCounts(m); got != (counts{}) {
 					t.Errorf("counters %+v after a refused handshake", got)
 				}
 				return
 			}
-			checkEntries(t, c.wait(t, 1), []wantEntry{{line: "second", labels: minimalLabels}})
+			checkEntries(t, c.Wait(t, 1), []wantEntry{{line: "second", labels: minimalLabels}})
 		})
 	}
 }
@@ -198,7 +198,7 @@ func TestTLSListenerRefusesPlainText(t *testing.T) {
 		}
 	}
 	tg.Stop()
-	checkEntries(t, c.snapshot(), nil)
+	checkEntries(t, c.All(), nil)
 	if got := readCounts(m); got != (counts{}) {
 		t.Errorf("counters %+v", got)
 	}
