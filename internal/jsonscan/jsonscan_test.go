@@ -1,8 +1,12 @@
 package jsonscan
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"math/bits"
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -61,4 +65,61 @@ func FuzzAgreesWithEncodingJSON(f *testing.F) {
 			t.Fatalf("%q: scanner %v, encoding/json %v", d, got, want)
 		}
 	})
+}
+
+// Strings are stepped over eight bytes at a time: every byte that matters, at
+// every offset in and around a word, must still be seen.
+func TestStringEveryOffset(t *testing.T) {
+	for _, c := range []string{`"`, `\`, `\"`, `\u00e9`, `\x`, "\x00", "\x1f", " ", "\x7f", "\x80", "\xff", "é"} {
+		for before := range 20 {
+			for after := range 12 {
+				d := `"` + strings.Repeat("a", before) + c + strings.Repeat("b", after) + `"`
+				if got, want := valid(d, 10), json.Valid([]byte(d)); got != want {
+					t.Errorf("%q: scanner %v, encoding/json %v", d, got, want)
+				}
+			}
+		}
+	}
+}
+
+// specialBytes's lowest bit names the first special byte of the word, or
+// none is set when the word holds none.
+func TestSpecialBytesFindsTheFirst(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	interesting := []byte{'"', '\\', 0, 0x1f, 0x20, 0x21, 0x5b, 0x5d, 0x7f, 0x80, 0xa2, 0xdc, 0xff}
+	var w [8]byte
+	for range 200000 {
+		for i := range w {
+			if rng.IntN(3) == 0 {
+				w[i] = interesting[rng.IntN(len(interesting))]
+			} else {
+				w[i] = byte(rng.Uint32())
+			}
+		}
+		first := slices.IndexFunc(w[:], func(c byte) bool { return special[c] })
+		m := specialBytes(binary.LittleEndian.Uint64(w[:]))
+		got := -1
+		if m != 0 {
+			got = bits.TrailingZeros64(m) / 8
+		}
+		if got != first {
+			t.Fatalf("% x: specialBytes says byte %d, want %d", w, got, first)
+		}
+	}
+}
+
+func BenchmarkObjectOsqueryLine(b *testing.B) {
+	line := []byte(`{"name":"pack_ir_logged_in_users","hostIdentifier":"web-01.example.net",` +
+		`"calendarTime":"Mon Nov  2 10:04:05 2026 UTC","unixTime":1793613845,"epoch":0,"counter":12,` +
+		`"numerics":false,"decorations":{"host_uuid":"4c4c4544-0038-5210-8052-b4c04f4e3332","hostname":"web-01",` +
+		`"username":"root"},"columns":{"host":"203.0.113.7","pid":"48211","time":"1793613840",` +
+		`"tty":"pts/0","type":"user","user":"alice","path":"/usr/sbin/sshd -D [listener] 0 of 10-100 startups"},` +
+		`"action":"added"}`)
+	b.SetBytes(int64(len(line)))
+	for b.Loop() {
+		s := Scanner{B: line, MaxDepth: 64}
+		if err := s.Object(nil); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
