@@ -1,5 +1,7 @@
 package stages
 
+import "github.com/promtail-osquery/promtail-osquery/internal/jsonscan"
+
 // Most json stages only pull a few fields out by name (osquery's name,
 // hostIdentifier, decorations.host_uuid). For those, building the whole
 // document as map[string]any and running JMESPath over it costs far more than
@@ -331,18 +333,17 @@ func (p *jsonParser) skipArray() error {
 // rejected only before the first escape, and escapes are checked by escape
 // itself into a scratch buffer.
 func (p *jsonParser) skipStr() error {
-	for ; p.i < len(p.s); p.i++ {
-		c := p.s[p.i]
-		if c == '"' {
-			p.i++
-			return nil
-		}
-		if c == '\\' {
-			break
-		}
-		if c < ' ' {
-			return errJSONSyntax
-		}
+	p.i = jsonscan.IndexSpecial(p.s, p.i)
+	if p.i == len(p.s) {
+		return errJSONSyntax
+	}
+	switch p.s[p.i] {
+	case '"':
+		p.i++
+		return nil
+	case '\\':
+	default:
+		return errJSONSyntax
 	}
 	var scratch [8]byte
 	for p.i < len(p.s) {

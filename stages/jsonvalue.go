@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/promtail-osquery/promtail-osquery/internal/jsonscan"
 )
 
 // Promtail parses JSON lines with json-iterator, not encoding/json, and the
@@ -274,18 +276,17 @@ func fastDecimal(num string) (float64, bool) {
 // first escape sequence, a json-iterator quirk kept for fidelity.
 func (p *jsonParser) str() (string, error) {
 	start := p.i
-	for j := p.i; j < len(p.s); j++ {
-		c := p.s[j]
-		if c == '"' {
-			p.i = j + 1
-			return p.s[start:j], nil
-		}
-		if c == '\\' {
-			break
-		}
-		if c < ' ' {
-			return "", errJSONSyntax
-		}
+	j := jsonscan.IndexSpecial(p.s, p.i)
+	if j == len(p.s) {
+		return "", errJSONSyntax
+	}
+	switch p.s[j] {
+	case '"':
+		p.i = j + 1
+		return p.s[start:j], nil
+	case '\\':
+	default:
+		return "", errJSONSyntax
 	}
 	var b []byte
 	for p.i < len(p.s) {

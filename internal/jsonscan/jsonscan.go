@@ -9,7 +9,6 @@
 package jsonscan
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/bits"
@@ -164,18 +163,7 @@ func (s *Scanner) memberValue(member func(key []byte) error) error {
 func (s *Scanner) String() ([]byte, error) {
 	b, i := s.B, s.I+1
 	for {
-		// Most bytes are none of the three that matter: step over them eight
-		// at a time, then byte by byte over the last few.
-		for i+8 <= len(b) {
-			if m := specialBytes(binary.LittleEndian.Uint64(b[i:])); m != 0 {
-				i += bits.TrailingZeros64(m) / 8
-				break
-			}
-			i += 8
-		}
-		for i < len(b) && !special[b[i]] {
-			i++
-		}
+		i = IndexSpecial(b, i)
 		if i == len(b) {
 			s.I = i
 			return nil, ErrSyntax
@@ -209,6 +197,27 @@ func (s *Scanner) String() ([]byte, error) {
 			return nil, ErrSyntax
 		}
 	}
+}
+
+// IndexSpecial returns the index of the first byte of s at or after i that
+// a JSON string cannot hold as it is (a quote, a backslash or a control
+// character), or len(s) if there is none. Most bytes of a string are none of
+// those: it steps over them eight at a time.
+func IndexSpecial[T ~string | ~[]byte](s T, i int) int {
+	for ; i+8 <= len(s); i += 8 {
+		b := s[i : i+8]
+		w := uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
+			uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
+		if m := specialBytes(w); m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+	}
+	for ; i < len(s); i++ {
+		if special[s[i]] {
+			return i
+		}
+	}
+	return i
 }
 
 const (
