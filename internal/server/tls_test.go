@@ -2,14 +2,8 @@ package server
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -17,85 +11,36 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/promtail-osquery/promtail-osquery/internal/testpki"
 )
 
+// testPKI is a CA with a server certificate for 127.0.0.1 and a client
+// certificate, the CA and the server's pair written to files.
 type testPKI struct {
-	caFile, certFile, keyFile string
-	pool                      *x509.CertPool
-	clientCert                tls.Certificate
+	*testpki.CA
 	dir                       string
-	ca                        *x509.Certificate
-	caKey                     *ecdsa.PrivateKey
+	caFile, certFile, keyFile string
+	clientCert                tls.Certificate
 }
 
 func newTestPKI(t *testing.T) *testPKI {
 	t.Helper()
-	dir := t.TempDir()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caTmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		KeyUsage:              x509.KeyUsageCertSign,
-		BasicConstraintsValid: true,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	p := &testPKI{dir: dir, ca: ca, caKey: caKey, pool: x509.NewCertPool()}
-	p.pool.AddCert(ca)
-	p.caFile = filepath.Join(dir, "ca.pem")
-	writePEM(t, p.caFile, "CERTIFICATE", caDER)
-	p.certFile, p.keyFile = filepath.Join(dir, "server.pem"), filepath.Join(dir, "server-key.pem")
-	p.issue(t, 2, x509.ExtKeyUsageServerAuth, p.certFile, p.keyFile)
-	clientCert, clientKey := filepath.Join(dir, "client.pem"), filepath.Join(dir, "client-key.pem")
-	p.issue(t, 3, x509.ExtKeyUsageClientAuth, clientCert, clientKey)
-	p.clientCert, err = tls.LoadX509KeyPair(clientCert, clientKey)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := &testPKI{CA: testpki.NewCA(t, "test CA"), dir: t.TempDir()}
+	p.caFile = testpki.WriteFile(t, p.dir, "ca.pem", p.PEM)
+	p.issueServer(t)
+	p.clientCert = p.Issue(t, "client", x509.ExtKeyUsageClientAuth).TLS
 	return p
 }
 
-func (p *testPKI) issue(t *testing.T, serial int64, usage x509.ExtKeyUsage, certFile, keyFile string) {
+// issueServer writes a new server certificate and key over the old ones
+// and returns the certificate.
+func (p *testPKI) issueServer(t *testing.T) *x509.Certificate {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial),
-		Subject:      pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.ca, &key.PublicKey, p.caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	writePEM(t, certFile, "CERTIFICATE", der)
-	writePEM(t, keyFile, "EC PRIVATE KEY", keyDER)
-}
-
-func writePEM(t *testing.T, path, typ string, der []byte) {
-	t.Helper()
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	leaf := p.Issue(t, "127.0.0.1", x509.ExtKeyUsageServerAuth, net.IPv4(127, 0, 0, 1))
+	p.certFile = testpki.WriteFile(t, p.dir, "server.pem", leaf.CertPEM)
+	p.keyFile = testpki.WriteFile(t, p.dir, "server-key.pem", leaf.KeyPEM)
+	return leaf.Cert
 }
 
 func TestBuildTLSConfigErrors(t *testing.T) {
@@ -169,7 +114,7 @@ func TestHTTPSWithClientCertificates(t *testing.T) {
 	url := "https://" + s.Addr().String() + "/ready"
 
 	get := func(certs []tls.Certificate) (*http.Response, error) {
-		tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pki.pool, Certificates: certs}}
+		tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pki.Pool(), Certificates: certs}}
 		defer tr.CloseIdleConnections()
 		return (&http.Client{Transport: tr, Timeout: 5 * time.Second}).Get(url)
 	}
@@ -189,41 +134,43 @@ func TestHTTPSWithClientCertificates(t *testing.T) {
 
 func TestCertificateReloadedWhenFilesChange(t *testing.T) {
 	pki := newTestPKI(t)
+	certFile := pki.certFile
 	cfg := testConfig()
 	cfg.HTTPTLSConfig = TLSConfig{CertFile: pki.certFile, KeyFile: pki.keyFile}
 	s := newTestServer(t, cfg, Options{})
 	go func() { _ = s.Run() }()
 
-	serial := func() int64 {
+	served := func() *x509.Certificate {
 		t.Helper()
-		conn, err := tls.Dial("tcp", s.Addr().String(), &tls.Config{RootCAs: pki.pool})
+		conn, err := tls.Dial("tcp", s.Addr().String(), &tls.Config{RootCAs: pki.Pool()})
 		if err != nil {
 			t.Fatalf("dial: %v", err)
 		}
 		defer conn.Close()
-		return conn.ConnectionState().PeerCertificates[0].SerialNumber.Int64()
+		return conn.ConnectionState().PeerCertificates[0]
 	}
-	if got := serial(); got != 2 {
-		t.Fatalf("serial %d, want 2", got)
+	before := served()
+	// Rotate: a new pair in the same files. Push the mtime forward so the
+	// change is seen even on file systems with coarse timestamps.
+	rotated := pki.issueServer(t)
+	if pki.certFile != certFile {
+		t.Fatalf("rotation wrote %s, not %s", pki.certFile, certFile)
 	}
-	// Rotate: new pair with serial 42. Push the mtime forward so the change
-	// is seen even on file systems with coarse timestamps.
-	pki.issue(t, 42, x509.ExtKeyUsageServerAuth, pki.certFile, pki.keyFile)
 	later := time.Now().Add(2 * time.Second)
 	for _, f := range []string{pki.certFile, pki.keyFile} {
 		if err := os.Chtimes(f, later, later); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if got := serial(); got != 42 {
-		t.Fatalf("serial %d after rotation, want 42", got)
+	if got := served(); !got.Equal(rotated) || got.Equal(before) {
+		t.Fatalf("serving serial %v after rotation, want %v (was %v)", got.SerialNumber, rotated.SerialNumber, before.SerialNumber)
 	}
 	// A broken pair keeps the last good one.
 	if err := os.WriteFile(pki.keyFile, []byte("garbage"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if got := serial(); got != 42 {
-		t.Fatalf("serial %d after a broken rotation, want 42", got)
+	if got := served(); !got.Equal(rotated) {
+		t.Fatalf("serving serial %v after a broken rotation, want %v", got.SerialNumber, rotated.SerialNumber)
 	}
 	if err := s.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)

@@ -1,21 +1,13 @@
 package osquerytls
 
 import (
-	"github.com/promtail-osquery/promtail-osquery/internal/api/apitest"
-
 	"bytes"
 	"compress/gzip"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -28,7 +20,9 @@ import (
 	"github.com/prometheus/prometheus/model/relabel"
 
 	"github.com/promtail-osquery/promtail-osquery/internal/api"
+	"github.com/promtail-osquery/promtail-osquery/internal/api/apitest"
 	"github.com/promtail-osquery/promtail-osquery/internal/config"
+	"github.com/promtail-osquery/promtail-osquery/internal/testpki"
 )
 
 // testPKI is a CA and a server certificate for 127.0.0.1 it signed, written to
@@ -43,88 +37,15 @@ type testPKI struct {
 func newTestPKI(t testing.TB) *testPKI {
 	t.Helper()
 	dir := t.TempDir()
-	ca, caKey := makeCA(t, "osquery-tls test CA")
-	serverDER, serverKey := makeLeaf(t, ca, caKey, "agent", x509.ExtKeyUsageServerAuth, net.IPv4(127, 0, 0, 1))
-	clientCA, clientCAKey := makeCA(t, "osquery-tls test client CA")
-	clientDER, clientKey := makeLeaf(t, clientCA, clientCAKey, "osqueryd", x509.ExtKeyUsageClientAuth, nil)
-
-	p := &testPKI{
-		certFile:     filepath.Join(dir, "agent.pem"),
-		keyFile:      filepath.Join(dir, "agent.key"),
-		clientCAFile: filepath.Join(dir, "client-ca.pem"),
-		pool:         x509.NewCertPool(),
-	}
-	writePEM(t, p.certFile, "CERTIFICATE", serverDER)
-	writePEM(t, p.keyFile, "EC PRIVATE KEY", marshalKey(t, serverKey))
-	writePEM(t, p.clientCAFile, "CERTIFICATE", clientCA.Raw)
-	p.pool.AddCert(ca)
-	p.clientCert = tls.Certificate{Certificate: [][]byte{clientDER}, PrivateKey: clientKey}
-	return p
-}
-
-func makeCA(t testing.TB, name string) (*x509.Certificate, *ecdsa.PrivateKey) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: name},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert, key
-}
-
-func makeLeaf(t testing.TB, ca *x509.Certificate, caKey *ecdsa.PrivateKey, name string, usage x509.ExtKeyUsage, ip net.IP) ([]byte, *ecdsa.PrivateKey) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: name},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
-	}
-	if ip != nil {
-		tmpl.IPAddresses = []net.IP{ip}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return der, key
-}
-
-func marshalKey(t testing.TB, key *ecdsa.PrivateKey) []byte {
-	t.Helper()
-	der, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return der
-}
-
-func writePEM(t testing.TB, path, kind string, der []byte) {
-	t.Helper()
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: kind, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
+	ca := testpki.NewCA(t, "osquery-tls test CA")
+	server := ca.Issue(t, "agent", x509.ExtKeyUsageServerAuth, net.IPv4(127, 0, 0, 1))
+	clientCA := testpki.NewCA(t, "osquery-tls test client CA")
+	return &testPKI{
+		certFile:     testpki.WriteFile(t, dir, "agent.pem", server.CertPEM),
+		keyFile:      testpki.WriteFile(t, dir, "agent.key", server.KeyPEM),
+		clientCAFile: testpki.WriteFile(t, dir, "client-ca.pem", clientCA.PEM),
+		clientCert:   clientCA.Issue(t, "osqueryd", x509.ExtKeyUsageClientAuth).TLS,
+		pool:         ca.Pool(),
 	}
 }
 

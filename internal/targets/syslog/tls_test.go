@@ -1,16 +1,9 @@
 package syslog
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,6 +13,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/promtail-osquery/promtail-osquery/internal/config"
+	"github.com/promtail-osquery/promtail-osquery/internal/testpki"
 )
 
 // pki is a CA with a server certificate for 127.0.0.1 and a client
@@ -30,96 +24,35 @@ type pki struct {
 	clientCertFile, clientKeyFile string
 	pool                          *x509.CertPool
 	client                        tls.Certificate
-	certPEM, keyPEM               string
+	caPEM, certPEM, keyPEM        string
 }
 
 func newPKI(t *testing.T) *pki {
 	t.Helper()
-	p := &pki{dir: t.TempDir()}
-	caKey := newKey(t)
-	caTmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
+	ca := testpki.NewCA(t, "test CA")
+	server := ca.Issue(t, "syslog server", x509.ExtKeyUsageServerAuth, net.IPv4(127, 0, 0, 1))
+	client := ca.Issue(t, "syslog client", x509.ExtKeyUsageClientAuth)
+	dir := t.TempDir()
+	return &pki{
+		dir:            dir,
+		caFile:         testpki.WriteFile(t, dir, "ca.pem", ca.PEM),
+		certFile:       testpki.WriteFile(t, dir, "server.pem", server.CertPEM),
+		keyFile:        testpki.WriteFile(t, dir, "server-key.pem", server.KeyPEM),
+		clientCertFile: testpki.WriteFile(t, dir, "client.pem", client.CertPEM),
+		clientKeyFile:  testpki.WriteFile(t, dir, "client-key.pem", client.KeyPEM),
+		pool:           ca.Pool(),
+		client:         client.TLS,
+		caPEM:          string(ca.PEM),
+		certPEM:        string(server.CertPEM),
+		keyPEM:         string(server.KeyPEM),
 	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.pool = x509.NewCertPool()
-	p.pool.AddCert(ca)
-	p.caFile = p.write(t, "ca.pem", "CERTIFICATE", caDER)
-
-	issue := func(serial int64, usage x509.ExtKeyUsage, name string) (certPEM, keyPEM []byte) {
-		key := newKey(t)
-		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(serial),
-			Subject:      pkix.Name{CommonName: name},
-			NotBefore:    time.Now().Add(-time.Hour),
-			NotAfter:     time.Now().Add(time.Hour),
-			KeyUsage:     x509.KeyUsageDigitalSignature,
-			ExtKeyUsage:  []x509.ExtKeyUsage{usage},
-			IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		keyDER, err := x509.MarshalECPrivateKey(key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-			pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
-	}
-	certPEM, keyPEM := issue(2, x509.ExtKeyUsageServerAuth, "syslog server")
-	p.certPEM, p.keyPEM = string(certPEM), string(keyPEM)
-	p.certFile = p.writePEM(t, "server.pem", certPEM)
-	p.keyFile = p.writePEM(t, "server-key.pem", keyPEM)
-	clientCertPEM, clientKeyPEM := issue(3, x509.ExtKeyUsageClientAuth, "syslog client")
-	p.clientCertFile = p.writePEM(t, "client.pem", clientCertPEM)
-	p.clientKeyFile = p.writePEM(t, "client-key.pem", clientKeyPEM)
-	if p.client, err = tls.X509KeyPair(clientCertPEM, clientKeyPEM); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-func newKey(t *testing.T) *ecdsa.PrivateKey {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
-func (p *pki) write(t *testing.T, name, typ string, der []byte) string {
-	return p.writePEM(t, name, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}))
-}
-
-func (p *pki) writePEM(t *testing.T, name string, b []byte) string {
-	t.Helper()
-	path := filepath.Join(p.dir, name)
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }
 
 func TestTLS(t *testing.T) {
 	p := newPKI(t)
 	serverOnly := promconfig.TLSConfig{CertFile: p.certFile, KeyFile: p.keyFile}
 	clientAuth := promconfig.TLSConfig{CertFile: p.certFile, KeyFile: p.keyFile, CAFile: p.caFile}
-	inline := promconfig.TLSConfig{Cert: p.certPEM, Key: promconfig.Secret(p.keyPEM), CA: p.pemOf(t, p.caFile)}
+	inline := promconfig.TLSConfig{Cert: p.certPEM, Key: promconfig.Secret(p.keyPEM), CA: p.caPEM}
 
 	tests := []struct {
 		name       string
@@ -165,15 +98,6 @@ func TestTLS(t *testing.T) {
 	}
 }
 
-func (p *pki) pemOf(t *testing.T, path string) string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
 // A client speaking plain syslog to a TLS listener fails its handshake and
 // nothing else happens.
 func TestTLSListenerRefusesPlainText(t *testing.T) {
@@ -207,7 +131,7 @@ func TestTLSListenerRefusesPlainText(t *testing.T) {
 func TestServerTLSConfigErrors(t *testing.T) {
 	p := newPKI(t)
 	missing := filepath.Join(p.dir, "missing.pem")
-	notPEM := p.writePEM(t, "not.pem", []byte("not a certificate"))
+	notPEM := testpki.WriteFile(t, p.dir, "not.pem", []byte("not a certificate"))
 	tests := []struct {
 		name string
 		cfg  promconfig.TLSConfig
