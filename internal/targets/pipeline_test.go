@@ -1,8 +1,6 @@
 package targets
 
 import (
-	"github.com/promtail-osquery/promtail-osquery/internal/api/apitest"
-
 	"testing"
 	"time"
 
@@ -12,6 +10,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/promtail-osquery/promtail-osquery/internal/api"
+	"github.com/promtail-osquery/promtail-osquery/internal/api/apitest"
 	"github.com/promtail-osquery/promtail-osquery/stages"
 )
 

@@ -1,8 +1,6 @@
 package lokipush
 
 import (
-	"github.com/promtail-osquery/promtail-osquery/internal/api/apitest"
-
 	"bytes"
 	"compress/flate"
 	"compress/gzip"
@@ -20,6 +18,7 @@ import (
 	"github.com/prometheus/prometheus/model/relabel"
 
 	"github.com/promtail-osquery/promtail-osquery/internal/api"
+	"github.com/promtail-osquery/promtail-osquery/internal/api/apitest"
 	"github.com/promtail-osquery/promtail-osquery/internal/config"
 	"github.com/promtail-osquery/promtail-osquery/stages"
 )

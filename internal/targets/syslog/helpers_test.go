@@ -1,8 +1,6 @@
 package syslog
 
 import (
-	"github.com/promtail-osquery/promtail-osquery/internal/api/apitest"
-
 	"context"
 	"net"
 	"testing"
@@ -13,6 +11,7 @@ import (
 	"github.com/prometheus/common/promslog"
 	"github.com/prometheus/prometheus/model/relabel"
 
+	"github.com/promtail-osquery/promtail-osquery/internal/api/apitest"
 	"github.com/promtail-osquery/promtail-osquery/internal/config"
 	"github.com/promtail-osquery/promtail-osquery/stages"
 )
