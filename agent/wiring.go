@@ -31,14 +31,9 @@ func serverConfig(c config.MainServerConfig) server.Config {
 		Disable:                     c.Disable,
 		ProfilingEnabled:            c.ProfilingEnabled,
 		EnableRuntimeReload:         c.EnableRuntimeReload,
-		HTTPTLSConfig: server.TLSConfig{
-			CertFile:       c.HTTPTLSConfig.CertFile,
-			KeyFile:        c.HTTPTLSConfig.KeyFile,
-			ClientAuthType: c.HTTPTLSConfig.ClientAuthType,
-			ClientCAFile:   c.HTTPTLSConfig.ClientCAFile,
-		},
-		TLSMinVersion:   c.TLSMinVersion,
-		TLSCipherSuites: c.TLSCipherSuites,
+		HTTPTLSConfig:               c.HTTPTLSConfig,
+		TLSMinVersion:               c.TLSMinVersion,
+		TLSCipherSuites:             c.TLSCipherSuites,
 	}
 }
 

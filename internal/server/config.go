@@ -1,6 +1,10 @@
 package server
 
-import "time"
+import (
+	"time"
+
+	"github.com/promtail-osquery/promtail-osquery/internal/config"
+)
 
 // Config holds the `server:` keys of a Promtail 3.6 config file that the main
 // HTTP server honours. Field comments give the YAML key and the dskit/Promtail
@@ -58,9 +62,9 @@ type Config struct {
 	// EnableRuntimeReload (enable_runtime_reload, default false) serves
 	// POST /reload.
 	EnableRuntimeReload bool
-	// HTTPTLSConfig (http_tls_config) serves HTTPS when both CertFile and
-	// KeyFile are set.
-	HTTPTLSConfig TLSConfig
+	// HTTPTLSConfig (http_tls_config) serves HTTPS when it holds a
+	// certificate and its key (see NewTLSConfig).
+	HTTPTLSConfig config.ServerTLSConfig
 	// TLSMinVersion (tls_min_version, default "") is VersionTLS10, VersionTLS11,
 	// VersionTLS12 or VersionTLS13; empty keeps Go's default (TLS 1.2).
 	TLSMinVersion string
@@ -68,22 +72,6 @@ type Config struct {
 	// of Go cipher suite names (e.g. TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256);
 	// empty keeps Go's defaults.
 	TLSCipherSuites string
-}
-
-// TLSConfig is the http_tls_config block.
-type TLSConfig struct {
-	// CertFile (cert_file) is the PEM server certificate; it is re-read when
-	// the file changes, so rotated certificates need no restart.
-	CertFile string
-	// KeyFile (key_file) is the PEM private key of CertFile.
-	KeyFile string
-	// ClientAuthType (client_auth_type) is one of NoClientCert (or empty),
-	// RequestClientCert, RequireAnyClientCert (alias RequireClientCert),
-	// VerifyClientCertIfGiven, RequireAndVerifyClientCert.
-	ClientAuthType string
-	// ClientCAFile (client_ca_file) holds the PEM CAs that client certificates
-	// are verified against; it needs a ClientAuthType other than NoClientCert.
-	ClientCAFile string
 }
 
 // DefaultConfig returns the defaults Promtail 3.6 applies to the keys above.

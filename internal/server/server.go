@@ -104,7 +104,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 	if cfg.EnableRuntimeReload && opts.Reload == nil {
 		return nil, errors.New("server: enable_runtime_reload is set but no reload function was given")
 	}
-	tlsConfig, err := buildTLSConfig(cfg, log)
+	tlsConfig, err := NewTLSConfig(cfg.HTTPTLSConfig, cfg.TLSMinVersion, cfg.TLSCipherSuites, log)
 	if err != nil {
 		return nil, fmt.Errorf("server config: %w", err)
 	}

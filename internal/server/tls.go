@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/promtail-osquery/promtail-osquery/internal/config"
 )
 
 var tlsVersions = map[string]uint16{
@@ -29,63 +31,103 @@ var clientAuthTypes = map[string]tls.ClientAuthType{
 	"RequireAndVerifyClientCert": tls.RequireAndVerifyClientCert,
 }
 
-// buildTLSConfig returns nil when TLS is not configured. The version and
-// cipher keys are checked even then, as dskit does, so a typo is reported
-// rather than ignored.
-func buildTLSConfig(cfg Config, log *slog.Logger) (*tls.Config, error) {
-	minVersion, err := parseTLSVersion(cfg.TLSMinVersion)
+// NewTLSConfig is the server side of an http_tls_config block with
+// tls_min_version and tls_cipher_suites, for every HTTP server the agent runs.
+// It returns nil when the block asks for no TLS. The version and cipher keys
+// are checked even then, as dskit does, so a typo is reported rather than
+// ignored. The key pair and the client CAs come from files (cert_file,
+// key_file, client_ca_file) or inline PEM (cert, key, client_ca), one or the
+// other for each; a pair from files is re-read when the files change.
+func NewTLSConfig(t config.ServerTLSConfig, minVersion, cipherSuites string, log *slog.Logger) (*tls.Config, error) {
+	version, err := parseTLSVersion(minVersion)
 	if err != nil {
 		return nil, err
 	}
-	ciphers, err := parseCipherSuites(cfg.TLSCipherSuites)
+	ciphers, err := parseCipherSuites(cipherSuites)
 	if err != nil {
 		return nil, err
 	}
-	t := cfg.HTTPTLSConfig
 	clientAuth, ok := clientAuthTypes[t.ClientAuthType]
 	if !ok {
 		return nil, fmt.Errorf("http_tls_config: invalid client_auth_type %q (want NoClientCert, RequestClientCert, RequireAnyClientCert, VerifyClientCertIfGiven or RequireAndVerifyClientCert)", t.ClientAuthType)
 	}
+	for _, both := range []struct{ inline, file, inlineKey, fileKey string }{
+		{t.Cert, t.CertFile, "cert", "cert_file"},
+		{string(t.Key), t.KeyFile, "key", "key_file"},
+		{t.ClientCA, t.ClientCAFile, "client_ca", "client_ca_file"},
+	} {
+		if both.inline != "" && both.file != "" {
+			return nil, fmt.Errorf("http_tls_config: %s and %s are both set; keep one", both.inlineKey, both.fileKey)
+		}
+	}
+	hasCert, hasKey := t.Cert != "" || t.CertFile != "", t.Key != "" || t.KeyFile != ""
+	hasClientCA := t.ClientCA != "" || t.ClientCAFile != ""
 	// dskit silently serves plain HTTP when the key pair is incomplete, even
 	// with client certificates configured; whoever wrote these keys wanted
 	// HTTPS, so say so instead.
-	if t.CertFile == "" && t.KeyFile == "" {
-		if t.ClientCAFile != "" || clientAuth != tls.NoClientCert {
+	if !hasCert && !hasKey {
+		if hasClientCA || clientAuth != tls.NoClientCert {
 			return nil, errors.New("http_tls_config: client_auth_type and client_ca_file need cert_file and key_file")
 		}
 		return nil, nil
 	}
-	if t.CertFile == "" || t.KeyFile == "" {
+	if !hasCert || !hasKey {
 		return nil, errors.New("http_tls_config: cert_file and key_file must be set together")
 	}
-	if t.ClientCAFile != "" && clientAuth == tls.NoClientCert {
+	if hasClientCA && clientAuth == tls.NoClientCert {
 		return nil, errors.New("http_tls_config: client_ca_file is set but client_auth_type does not ask for client certificates")
 	}
-	if t.ClientCAFile == "" && (clientAuth == tls.VerifyClientCertIfGiven || clientAuth == tls.RequireAndVerifyClientCert) {
+	if !hasClientCA && (clientAuth == tls.VerifyClientCertIfGiven || clientAuth == tls.RequireAndVerifyClientCert) {
 		return nil, fmt.Errorf("http_tls_config: client_auth_type %s needs client_ca_file", t.ClientAuthType)
 	}
-	certs := &certReloader{certFile: t.CertFile, keyFile: t.KeyFile, log: log}
-	if err := certs.load(); err != nil {
-		return nil, fmt.Errorf("http_tls_config: %w", err)
-	}
-	tc := &tls.Config{
-		MinVersion:     minVersion,
-		CipherSuites:   ciphers,
-		ClientAuth:     clientAuth,
-		GetCertificate: certs.getCertificate,
-	}
-	if t.ClientCAFile != "" {
-		pem, err := os.ReadFile(t.ClientCAFile)
+	tc := &tls.Config{MinVersion: version, CipherSuites: ciphers, ClientAuth: clientAuth}
+	switch {
+	case t.CertFile != "" && t.KeyFile != "":
+		certs := &certReloader{certFile: t.CertFile, keyFile: t.KeyFile, log: log}
+		if err := certs.load(); err != nil {
+			return nil, fmt.Errorf("http_tls_config: %w", err)
+		}
+		tc.GetCertificate = certs.getCertificate
+	default:
+		certPEM, err := inlineOrFile(t.Cert, t.CertFile, "cert")
 		if err != nil {
-			return nil, fmt.Errorf("http_tls_config: reading client_ca_file: %w", err)
+			return nil, err
+		}
+		keyPEM, err := inlineOrFile(string(t.Key), t.KeyFile, "key")
+		if err != nil {
+			return nil, err
+		}
+		pair, err := tls.X509KeyPair(certPEM, keyPEM)
+		if err != nil {
+			return nil, fmt.Errorf("http_tls_config: loading the certificate and its key: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{pair}
+	}
+	if hasClientCA {
+		pem, err := inlineOrFile(t.ClientCA, t.ClientCAFile, "client_ca")
+		if err != nil {
+			return nil, err
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("http_tls_config: no PEM certificate found in client_ca_file %s", t.ClientCAFile)
+			return nil, errors.New("http_tls_config: no PEM certificate found in client_ca_file or client_ca")
 		}
 		tc.ClientCAs = pool
 	}
 	return tc, nil
+}
+
+// inlineOrFile returns the PEM given inline under key, or read from file
+// (key with _file appended).
+func inlineOrFile(inline, file, key string) ([]byte, error) {
+	if inline != "" {
+		return []byte(inline), nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("http_tls_config: reading %s_file: %w", key, err)
+	}
+	return b, nil
 }
 
 func parseTLSVersion(name string) (uint16, error) {

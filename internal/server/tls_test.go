@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	promconfig "github.com/prometheus/common/config"
+
+	"github.com/promtail-osquery/promtail-osquery/internal/config"
 	"github.com/promtail-osquery/promtail-osquery/internal/testpki"
 )
 
@@ -21,6 +24,7 @@ type testPKI struct {
 	*testpki.CA
 	dir                       string
 	caFile, certFile, keyFile string
+	certPEM, keyPEM           string // the server pair's files as written
 	clientCert                tls.Certificate
 }
 
@@ -40,6 +44,7 @@ func (p *testPKI) issueServer(t *testing.T) *x509.Certificate {
 	leaf := p.Issue(t, "127.0.0.1", x509.ExtKeyUsageServerAuth, net.IPv4(127, 0, 0, 1))
 	p.certFile = testpki.WriteFile(t, p.dir, "server.pem", leaf.CertPEM)
 	p.keyFile = testpki.WriteFile(t, p.dir, "server-key.pem", leaf.KeyPEM)
+	p.certPEM, p.keyPEM = string(leaf.CertPEM), string(leaf.KeyPEM)
 	return leaf.Cert
 }
 
@@ -57,7 +62,7 @@ func TestBuildTLSConfigErrors(t *testing.T) {
 		{name: "no TLS", cfg: func(*Config) {}},
 		{name: "NoClientCert without TLS", cfg: func(c *Config) { c.HTTPTLSConfig.ClientAuthType = "NoClientCert" }},
 		{name: "valid", cfg: func(c *Config) {
-			c.HTTPTLSConfig = TLSConfig{CertFile: pki.certFile, KeyFile: pki.keyFile, ClientAuthType: "RequireAndVerifyClientCert", ClientCAFile: pki.caFile}
+			c.HTTPTLSConfig = config.ServerTLSConfig{CertFile: pki.certFile, KeyFile: pki.keyFile, ClientAuthType: "RequireAndVerifyClientCert", ClientCAFile: pki.caFile}
 			c.TLSMinVersion = "VersionTLS13"
 			c.TLSCipherSuites = "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"
 		}},
@@ -68,32 +73,58 @@ func TestBuildTLSConfigErrors(t *testing.T) {
 		{name: "client CA without key pair", cfg: func(c *Config) { c.HTTPTLSConfig.ClientCAFile = pki.caFile },
 			wantErr: "need cert_file and key_file"},
 		{name: "bad client auth", cfg: func(c *Config) {
-			c.HTTPTLSConfig = TLSConfig{CertFile: pki.certFile, KeyFile: pki.keyFile, ClientAuthType: "Always"}
+			c.HTTPTLSConfig = config.ServerTLSConfig{CertFile: pki.certFile, KeyFile: pki.keyFile, ClientAuthType: "Always"}
 		}, wantErr: `invalid client_auth_type "Always"`},
 		{name: "CA without policy", cfg: func(c *Config) {
-			c.HTTPTLSConfig = TLSConfig{CertFile: pki.certFile, KeyFile: pki.keyFile, ClientCAFile: pki.caFile}
+			c.HTTPTLSConfig = config.ServerTLSConfig{CertFile: pki.certFile, KeyFile: pki.keyFile, ClientCAFile: pki.caFile}
 		}, wantErr: "client_ca_file is set but client_auth_type"},
 		{name: "verify without CA", cfg: func(c *Config) {
-			c.HTTPTLSConfig = TLSConfig{CertFile: pki.certFile, KeyFile: pki.keyFile, ClientAuthType: "VerifyClientCertIfGiven"}
+			c.HTTPTLSConfig = config.ServerTLSConfig{CertFile: pki.certFile, KeyFile: pki.keyFile, ClientAuthType: "VerifyClientCertIfGiven"}
 		}, wantErr: "needs client_ca_file"},
 		{name: "missing cert file", cfg: func(c *Config) {
-			c.HTTPTLSConfig = TLSConfig{CertFile: filepath.Join(pki.dir, "absent.pem"), KeyFile: pki.keyFile}
+			c.HTTPTLSConfig = config.ServerTLSConfig{CertFile: filepath.Join(pki.dir, "absent.pem"), KeyFile: pki.keyFile}
 		}, wantErr: "cert_file"},
 		{name: "mismatched pair", cfg: func(c *Config) {
-			c.HTTPTLSConfig = TLSConfig{CertFile: pki.certFile, KeyFile: pki.certFile}
+			c.HTTPTLSConfig = config.ServerTLSConfig{CertFile: pki.certFile, KeyFile: pki.certFile}
 		}, wantErr: "loading cert_file"},
 		{name: "CA file without PEM", cfg: func(c *Config) {
-			c.HTTPTLSConfig = TLSConfig{CertFile: pki.certFile, KeyFile: pki.keyFile, ClientAuthType: "RequireAnyClientCert", ClientCAFile: notPEM}
+			c.HTTPTLSConfig = config.ServerTLSConfig{CertFile: pki.certFile, KeyFile: pki.keyFile, ClientAuthType: "RequireAnyClientCert", ClientCAFile: notPEM}
+		}, wantErr: "no PEM certificate found"},
+		{name: "valid, inline PEM", cfg: func(c *Config) {
+			c.HTTPTLSConfig = config.ServerTLSConfig{Cert: pki.certPEM, Key: promconfig.Secret(pki.keyPEM),
+				ClientAuthType: "RequireAndVerifyClientCert", ClientCA: string(pki.PEM)}
+		}},
+		{name: "inline certificate, key from a file", cfg: func(c *Config) {
+			c.HTTPTLSConfig = config.ServerTLSConfig{Cert: pki.certPEM, KeyFile: pki.keyFile}
+		}},
+		{name: "cert and cert_file", cfg: func(c *Config) {
+			c.HTTPTLSConfig = config.ServerTLSConfig{Cert: pki.certPEM, CertFile: pki.certFile, KeyFile: pki.keyFile}
+		}, wantErr: "cert and cert_file are both set"},
+		{name: "client_ca and client_ca_file", cfg: func(c *Config) {
+			c.HTTPTLSConfig = config.ServerTLSConfig{CertFile: pki.certFile, KeyFile: pki.keyFile,
+				ClientAuthType: "RequireAndVerifyClientCert", ClientCA: string(pki.PEM), ClientCAFile: pki.caFile}
+		}, wantErr: "client_ca and client_ca_file are both set"},
+		{name: "inline key alone", cfg: func(c *Config) { c.HTTPTLSConfig.Key = promconfig.Secret(pki.keyPEM) },
+			wantErr: "cert_file and key_file must be set together"},
+		{name: "inline client CA without key pair", cfg: func(c *Config) {
+			c.HTTPTLSConfig = config.ServerTLSConfig{ClientAuthType: "RequireAndVerifyClientCert", ClientCA: string(pki.PEM)}
+		}, wantErr: "need cert_file and key_file"},
+		{name: "inline pair that does not match", cfg: func(c *Config) {
+			c.HTTPTLSConfig = config.ServerTLSConfig{Cert: pki.certPEM, Key: promconfig.Secret(pki.certPEM)}
+		}, wantErr: "loading the certificate and its key"},
+		{name: "inline client CA without PEM", cfg: func(c *Config) {
+			c.HTTPTLSConfig = config.ServerTLSConfig{Cert: pki.certPEM, Key: promconfig.Secret(pki.keyPEM),
+				ClientAuthType: "RequireAnyClientCert", ClientCA: "hello"}
 		}, wantErr: "no PEM certificate found"},
 		{name: "missing CA file", cfg: func(c *Config) {
-			c.HTTPTLSConfig = TLSConfig{CertFile: pki.certFile, KeyFile: pki.keyFile, ClientAuthType: "RequireClientCert", ClientCAFile: filepath.Join(pki.dir, "absent.pem")}
+			c.HTTPTLSConfig = config.ServerTLSConfig{CertFile: pki.certFile, KeyFile: pki.keyFile, ClientAuthType: "RequireClientCert", ClientCAFile: filepath.Join(pki.dir, "absent.pem")}
 		}, wantErr: "reading client_ca_file"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := testConfig()
 			tc.cfg(&cfg)
-			_, err := buildTLSConfig(cfg, discardLogger())
+			_, err := NewTLSConfig(cfg.HTTPTLSConfig, cfg.TLSMinVersion, cfg.TLSCipherSuites, discardLogger())
 			switch {
 			case tc.wantErr == "" && err != nil:
 				t.Fatalf("unexpected error: %v", err)
@@ -106,29 +137,37 @@ func TestBuildTLSConfigErrors(t *testing.T) {
 
 func TestHTTPSWithClientCertificates(t *testing.T) {
 	pki := newTestPKI(t)
-	cfg := testConfig()
-	cfg.HTTPTLSConfig = TLSConfig{CertFile: pki.certFile, KeyFile: pki.keyFile,
-		ClientAuthType: "RequireAndVerifyClientCert", ClientCAFile: pki.caFile}
-	s := newTestServer(t, cfg, Options{Targets: &fakeSource{ready: true}})
-	go func() { _ = s.Run() }()
-	url := "https://" + s.Addr().String() + "/ready"
+	for name, tc := range map[string]config.ServerTLSConfig{
+		"files": {CertFile: pki.certFile, KeyFile: pki.keyFile,
+			ClientAuthType: "RequireAndVerifyClientCert", ClientCAFile: pki.caFile},
+		"inline PEM": {Cert: pki.certPEM, Key: promconfig.Secret(pki.keyPEM),
+			ClientAuthType: "RequireAndVerifyClientCert", ClientCA: string(pki.PEM)},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg := testConfig()
+			cfg.HTTPTLSConfig = tc
+			s := newTestServer(t, cfg, Options{Targets: &fakeSource{ready: true}})
+			go func() { _ = s.Run() }()
+			url := "https://" + s.Addr().String() + "/ready"
 
-	get := func(certs []tls.Certificate) (*http.Response, error) {
-		tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pki.Pool(), Certificates: certs}}
-		defer tr.CloseIdleConnections()
-		return (&http.Client{Transport: tr, Timeout: 5 * time.Second}).Get(url)
-	}
-	resp, err := get([]tls.Certificate{pki.clientCert})
-	if err != nil {
-		t.Fatalf("GET with client certificate: %v", err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("status %d", resp.StatusCode)
-	}
-	if resp, err := get(nil); err == nil {
-		resp.Body.Close()
-		t.Fatal("GET without client certificate succeeded")
+			get := func(certs []tls.Certificate) (*http.Response, error) {
+				tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pki.Pool(), Certificates: certs}}
+				defer tr.CloseIdleConnections()
+				return (&http.Client{Transport: tr, Timeout: 5 * time.Second}).Get(url)
+			}
+			resp, err := get([]tls.Certificate{pki.clientCert})
+			if err != nil {
+				t.Fatalf("GET with client certificate: %v", err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("status %d", resp.StatusCode)
+			}
+			if resp, err := get(nil); err == nil {
+				resp.Body.Close()
+				t.Fatal("GET without client certificate succeeded")
+			}
+		})
 	}
 }
 
@@ -136,7 +175,7 @@ func TestCertificateReloadedWhenFilesChange(t *testing.T) {
 	pki := newTestPKI(t)
 	certFile := pki.certFile
 	cfg := testConfig()
-	cfg.HTTPTLSConfig = TLSConfig{CertFile: pki.certFile, KeyFile: pki.keyFile}
+	cfg.HTTPTLSConfig = config.ServerTLSConfig{CertFile: pki.certFile, KeyFile: pki.keyFile}
 	s := newTestServer(t, cfg, Options{})
 	go func() { _ = s.Run() }()
 
