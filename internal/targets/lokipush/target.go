@@ -9,6 +9,7 @@ package lokipush
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -27,6 +28,7 @@ import (
 
 	"github.com/promtail-osquery/promtail-osquery/internal/api"
 	"github.com/promtail-osquery/promtail-osquery/internal/config"
+	"github.com/promtail-osquery/promtail-osquery/internal/server"
 	"github.com/promtail-osquery/promtail-osquery/stages"
 )
 
@@ -89,7 +91,12 @@ func New(logger *slog.Logger, m *Metrics, jobName string, cfg *config.PushConfig
 		return nil, fail("max_send_msg_size", fmt.Errorf("must be positive, got %d", maxSize))
 	}
 	srv := cfg.Server
-	if err := checkServerKeys(srv); err != nil {
+	if srv.ProxyProtocolEnabled {
+		// Clients would speak the PROXY protocol to a server that does not.
+		return nil, fail("server", errors.New("proxy_protocol_enabled is not supported on the push server"))
+	}
+	tlsConfig, err := server.NewTLSConfig(srv.HTTPTLSConfig, srv.TLSMinVersion, srv.TLSCipherSuites, logger)
+	if err != nil {
 		return nil, fail("server", err)
 	}
 	network := srv.HTTPListenNetwork
@@ -126,6 +133,9 @@ func New(logger *slog.Logger, m *Metrics, jobName string, cfg *config.PushConfig
 	if srv.HTTPConnLimit > 0 {
 		ln = netutil.LimitListener(ln, srv.HTTPConnLimit)
 	}
+	if tlsConfig != nil {
+		ln = tls.NewListener(ln, tlsConfig)
+	}
 	t.listener = ln
 	t.server = &http.Server{
 		Handler:           t,
@@ -138,21 +148,6 @@ func New(logger *slog.Logger, m *Metrics, jobName string, cfg *config.PushConfig
 	go t.serve()
 	t.log.Info("push server listening", "address", ln.Addr().String())
 	return t, nil
-}
-
-// checkServerKeys refuses the server: keys this target cannot honour and
-// whose silent omission would break clients (they would speak TLS or the
-// PROXY protocol to a plain HTTP server). The gRPC keys need no check:
-// Loki clients push over HTTP, and nothing is served on gRPC.
-func checkServerKeys(srv config.ServerConfig) error {
-	tc := srv.HTTPTLSConfig
-	if tc.CertFile != "" || tc.KeyFile != "" || tc.Cert != "" || tc.ClientCAFile != "" || tc.ClientCA != "" {
-		return errors.New("http_tls_config is not supported on the push server yet; terminate TLS in front of it")
-	}
-	if srv.ProxyProtocolEnabled {
-		return errors.New("proxy_protocol_enabled is not supported on the push server")
-	}
-	return nil
 }
 
 // normalizePrefix gives http_path_prefix a leading slash and no trailing

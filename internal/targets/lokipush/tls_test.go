@@ -1,0 +1,106 @@
+package lokipush
+
+import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/grafana/loki/pkg/push"
+	promconfig "github.com/prometheus/common/config"
+
+	"github.com/promtail-osquery/promtail-osquery/internal/config"
+	"github.com/promtail-osquery/promtail-osquery/internal/testpki"
+)
+
+// A push server with http_tls_config serves HTTPS only, and with a client
+// CA only to clients holding a certificate that CA signed; the pair and the
+// CA may come from files or inline.
+func TestPushOverTLS(t *testing.T) {
+	ca := testpki.NewCA(t, "push server CA")
+	server := ca.Issue(t, "push server", x509.ExtKeyUsageServerAuth, net.IPv4(127, 0, 0, 1))
+	clientCA := testpki.NewCA(t, "push client CA")
+	client := clientCA.Issue(t, "pusher", x509.ExtKeyUsageClientAuth)
+	dir := t.TempDir()
+	files := config.ServerTLSConfig{
+		CertFile:       testpki.WriteFile(t, dir, "server.pem", server.CertPEM),
+		KeyFile:        testpki.WriteFile(t, dir, "server.key", server.KeyPEM),
+		ClientAuthType: "RequireAndVerifyClientCert",
+		ClientCAFile:   testpki.WriteFile(t, dir, "client-ca.pem", clientCA.PEM),
+	}
+	inline := config.ServerTLSConfig{
+		Cert:           string(server.CertPEM),
+		Key:            promconfig.Secret(server.KeyPEM),
+		ClientAuthType: "RequireAndVerifyClientCert",
+		ClientCA:       string(clientCA.PEM),
+	}
+
+	for name, tc := range map[string]config.ServerTLSConfig{"files": files, "inline PEM": inline} {
+		t.Run(name, func(t *testing.T) {
+			cfg := testConfig()
+			cfg.Server.HTTPTLSConfig = tc
+			cfg.Server.TLSMinVersion = "VersionTLS12"
+			h := start(t, cfg, nil)
+			url := "https://" + h.target.Addr().String() + PushPath
+			body := protoBody(t, push.Stream{Labels: `{app="api"}`, Entries: []push.Entry{{Line: "over tls"}}})
+
+			send := func(certs ...tls.Certificate) (int, error) {
+				tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool(), Certificates: certs}}
+				defer tr.CloseIdleConnections()
+				resp, err := (&http.Client{Transport: tr, Timeout: 5 * time.Second}).Post(url, "application/x-protobuf", bytes.NewReader(body))
+				if err != nil {
+					return 0, err
+				}
+				resp.Body.Close()
+				return resp.StatusCode, nil
+			}
+			if status, err := send(client.TLS); err != nil || status != http.StatusNoContent {
+				t.Fatalf("push with a client certificate: status %d, %v; want 204", status, err)
+			}
+			if got := h.got.Lines(); !slices.Equal(got, []string{"over tls"}) {
+				t.Fatalf("entries %q, want the one pushed", got)
+			}
+			if status, err := send(); err == nil {
+				t.Errorf("push without a client certificate got status %d, want a failed handshake", status)
+			}
+			if status, _ := post(t, "http://"+h.target.Addr().String()+PushPath, body, nil); status != http.StatusBadRequest {
+				t.Errorf("plain HTTP to the TLS port: status %d, want 400", status)
+			}
+			if got := h.got.Count(); got != 1 {
+				t.Errorf("%d entries after the refused pushes, want 1", got)
+			}
+		})
+	}
+}
+
+// A broken http_tls_config stops the job at start, naming the job and the key.
+func TestPushTLSConfigErrors(t *testing.T) {
+	for name, tc := range map[string]struct {
+		tls  config.ServerTLSConfig
+		want string
+	}{
+		"missing files":          {config.ServerTLSConfig{CertFile: "/nonexistent/cert.pem", KeyFile: "/nonexistent/key.pem"}, "cert_file"},
+		"client CA without auth": {config.ServerTLSConfig{Cert: "x", Key: "y", ClientCA: "z"}, "client_auth_type"},
+		"not PEM":                {config.ServerTLSConfig{Cert: "x", Key: "y"}, "loading the certificate"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg := testConfig()
+			cfg.Server.HTTPTLSConfig = tc.tls
+			target, err := New(nil, NewMetrics(nil), testJob, cfg, nil, &collector{})
+			if err == nil {
+				target.Stop()
+				t.Fatal("New succeeded, want an error")
+			}
+			for _, want := range []string{`job "push"`, "loki_push_api.server", "http_tls_config", tc.want} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not mention %q", err, want)
+				}
+			}
+		})
+	}
+}
