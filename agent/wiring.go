@@ -31,6 +31,7 @@ func serverConfig(c config.MainServerConfig) server.Config {
 		Disable:                     c.Disable,
 		ProfilingEnabled:            c.ProfilingEnabled,
 		EnableRuntimeReload:         c.EnableRuntimeReload,
+		ProxyProtocolEnabled:        c.ProxyProtocolEnabled,
 		HTTPTLSConfig:               c.HTTPTLSConfig,
 		TLSMinVersion:               c.TLSMinVersion,
 		TLSCipherSuites:             c.TLSCipherSuites,

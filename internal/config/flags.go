@@ -223,6 +223,8 @@ func (f *Flags) registerServer() {
 		func(c *Config) *string { return &srv(c).HTTPTLSConfig.ClientAuthType })
 	f.str("server.http-tls-ca-path", "CA file that HTTP client certificates are verified against.",
 		func(c *Config) *string { return &srv(c).HTTPTLSConfig.ClientCAFile })
+	f.boolean("server.proxy-protocol-enabled", "Accept a PROXY protocol (v1 or v2) header ahead of each HTTP connection.",
+		func(c *Config) *bool { return &srv(c).ProxyProtocolEnabled })
 	value(f, "log.level", "Log level: debug, info, warn or error.",
 		func(c *Config) *LogLevel { return &srv(c).LogLevel })
 	value(f, "log.format", "Log format: logfmt or json.",
@@ -279,8 +281,6 @@ func (f *Flags) registerServer() {
 			func(c *Config) *string { return &srv(c).GRPCTLSConfig.ClientAuthType })
 		f.str("server.grpc-tls-ca-path", "Accepted for compatibility: no gRPC server runs.",
 			func(c *Config) *string { return &srv(c).GRPCTLSConfig.ClientCAFile })
-		f.boolean("server.proxy-protocol-enabled", "Accepted for compatibility.",
-			func(c *Config) *bool { return &srv(c).ProxyProtocolEnabled })
 		f.boolean("server.log-source-ips-enabled", "Accepted for compatibility: requests are not logged.",
 			func(c *Config) *bool { return &srv(c).LogSourceIPs })
 		f.boolean("server.log-source-ips-full", "Accepted for compatibility: requests are not logged.",

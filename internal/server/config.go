@@ -62,6 +62,10 @@ type Config struct {
 	// EnableRuntimeReload (enable_runtime_reload, default false) serves
 	// POST /reload.
 	EnableRuntimeReload bool
+	// ProxyProtocolEnabled (proxy_protocol_enabled, default false) accepts a
+	// PROXY protocol header (v1 or v2) ahead of each connection, as a load
+	// balancer sends it; connections without one are served as they are.
+	ProxyProtocolEnabled bool
 	// HTTPTLSConfig (http_tls_config) serves HTTPS when it holds a
 	// certificate and its key (see NewTLSConfig).
 	HTTPTLSConfig config.ServerTLSConfig

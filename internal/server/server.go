@@ -138,6 +138,9 @@ func New(cfg Config, opts Options) (*Server, error) {
 	if cfg.HTTPListenConnLimit > 0 {
 		ln = netutil.LimitListener(ln, cfg.HTTPListenConnLimit)
 	}
+	if cfg.ProxyProtocolEnabled {
+		ln = ProxyProtocolListener(ln, cfg.HTTPServerReadHeaderTimeout)
+	}
 	s.listener = ln
 	s.tls = tlsConfig != nil
 	s.http = &http.Server{
@@ -166,7 +169,7 @@ func (s *Server) Run() error {
 	}
 	var err error
 	if s.tls {
-		// The certificate comes from TLSConfig.GetCertificate.
+		// The certificate comes from TLSConfig.
 		err = s.http.ServeTLS(s.listener, "", "")
 	} else {
 		err = s.http.Serve(s.listener)

@@ -91,10 +91,6 @@ func New(logger *slog.Logger, m *Metrics, jobName string, cfg *config.PushConfig
 		return nil, fail("max_send_msg_size", fmt.Errorf("must be positive, got %d", maxSize))
 	}
 	srv := cfg.Server
-	if srv.ProxyProtocolEnabled {
-		// Clients would speak the PROXY protocol to a server that does not.
-		return nil, fail("server", errors.New("proxy_protocol_enabled is not supported on the push server"))
-	}
 	tlsConfig, err := server.NewTLSConfig(srv.HTTPTLSConfig, srv.TLSMinVersion, srv.TLSCipherSuites, logger)
 	if err != nil {
 		return nil, fail("server", err)
@@ -132,6 +128,9 @@ func New(logger *slog.Logger, m *Metrics, jobName string, cfg *config.PushConfig
 	}
 	if srv.HTTPConnLimit > 0 {
 		ln = netutil.LimitListener(ln, srv.HTTPConnLimit)
+	}
+	if srv.ProxyProtocolEnabled {
+		ln = server.ProxyProtocolListener(ln, srv.HTTPServerReadHeaderTimeout)
 	}
 	if tlsConfig != nil {
 		ln = tls.NewListener(ln, tlsConfig)

@@ -457,7 +457,6 @@ func TestNewErrors(t *testing.T) {
 	}{
 		{"negative max_send_msg_size", func(c *config.PushConfig) { c.MaxSendMsgSize = -1 }, []string{`job "push"`, "loki_push_api.max_send_msg_size"}},
 		{"tls key pair incomplete", func(c *config.PushConfig) { c.Server.HTTPTLSConfig.CertFile = "cert.pem" }, []string{`job "push"`, "loki_push_api.server", "http_tls_config"}},
-		{"proxy protocol", func(c *config.PushConfig) { c.Server.ProxyProtocolEnabled = true }, []string{"proxy_protocol_enabled"}},
 		{"network", func(c *config.PushConfig) { c.Server.HTTPListenNetwork = "unix" }, []string{"loki_push_api.server.http_listen_network", `"unix"`}},
 		{"port in use", func(c *config.PushConfig) { c.Server.HTTPListenPort = busyPort }, []string{"loki_push_api.server", "listening on 127.0.0.1:" + strconv.Itoa(busyPort)}},
 	}

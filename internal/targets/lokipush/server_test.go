@@ -1,6 +1,7 @@
 package lokipush
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/tls"
 	"crypto/x509"
@@ -102,5 +103,43 @@ func TestPushTLSConfigErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// With proxy_protocol_enabled, a push behind a load balancer that sends a
+// PROXY header is taken like any other.
+func TestPushBehindProxyProtocol(t *testing.T) {
+	cfg := testConfig()
+	cfg.Server.ProxyProtocolEnabled = true
+	h := start(t, cfg, nil)
+	body := protoBody(t, push.Stream{Labels: `{app="api"}`, Entries: []push.Entry{{Line: "via balancer"}}})
+
+	conn, err := net.DialTimeout("tcp", h.target.Addr().String(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	req, err := http.NewRequest(http.MethodPost, "http://"+h.target.Addr().String()+PushPath, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-protobuf")
+	if _, err := conn.Write([]byte("PROXY TCP4 192.0.2.10 127.0.0.1 40000 3500\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := req.Write(conn); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), req)
+	if err != nil {
+		t.Fatalf("reading the response: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("status %d, want 204", resp.StatusCode)
+	}
+	if got := h.got.Lines(); !slices.Equal(got, []string{"via balancer"}) {
+		t.Errorf("entries %q, want the one pushed", got)
 	}
 }
