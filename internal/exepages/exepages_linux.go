@@ -11,17 +11,16 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Release unmaps the pages of the running executable's read-only mappings
-// (code and read-only data) and returns the size of the address ranges it
-// released.
+// Release unmaps the pages of the running executable's releasable mappings
+// (see releasable) and returns the size of the address ranges it released.
 func Release() (int64, error) {
-	ranges, err := readOnlyMappings()
+	ranges, err := releasableNow()
 	if err != nil {
 		return 0, err
 	}
 	var released int64
 	for _, m := range ranges {
-		if _, _, errno := unix.Syscall(unix.SYS_MADVISE, m.start, m.end-m.start, unix.MADV_DONTNEED); errno != 0 {
+		if _, _, errno := unix.Syscall(unix.SYS_MADVISE, uintptr(m.start), uintptr(m.end-m.start), unix.MADV_DONTNEED); errno != 0 {
 			return released, fmt.Errorf("madvise %x-%x: %w", m.start, m.end, errno)
 		}
 		released += int64(m.end - m.start)
@@ -29,40 +28,75 @@ func Release() (int64, error) {
 	return released, nil
 }
 
-// readOnlyMappings lists the mappings of the running executable that are not
-// writable. Writable ones must be left alone: for a private file mapping,
-// MADV_DONTNEED throws away what the program wrote there. The executable is
-// matched by device and inode, which still hold when its file was replaced
-// or deleted since start.
-func readOnlyMappings() ([]mapping, error) {
+// releasableNow lists the executable's releasable mappings as they are now.
+func releasableNow() ([]mapping, error) {
 	var exe unix.Stat_t
 	if err := unix.Stat("/proc/self/exe", &exe); err != nil {
 		return nil, fmt.Errorf("stat of the executable: %w", err)
 	}
-	maps, err := os.ReadFile("/proc/self/maps")
+	smaps, err := os.ReadFile("/proc/self/smaps")
 	if err != nil {
 		return nil, err
 	}
-	var ranges []mapping
-	sc := bufio.NewScanner(bytes.NewReader(maps))
-	for sc.Scan() {
-		m, ok := parseMapping(sc.Text())
-		if ok && !m.writable && m.inode == exe.Ino && m.major == unix.Major(exe.Dev) && m.minor == unix.Minor(exe.Dev) {
-			ranges = append(ranges, m)
-		}
-	}
-	return ranges, sc.Err()
+	return releasable(smaps, fileID{unix.Major(uint64(exe.Dev)), unix.Minor(uint64(exe.Dev)), uint64(exe.Ino)})
 }
 
-type mapping struct {
-	start, end   uintptr
-	writable     bool
+// fileID is a file's device (major, minor) and inode, as /proc/PID/maps
+// gives them.
+type fileID struct {
 	major, minor uint32
 	inode        uint64
 }
 
-// parseMapping reads one line of /proc/self/maps:
-// "start-end perms offset major:minor inode [path]", numbers in hex but the inode.
+// releasable lists, from the text of /proc/self/smaps, the mappings of the
+// file exe whose every resident page is the file's own: not writable, and no
+// private copy of a page (smaps' Anonymous). MADV_DONTNEED discards private
+// copies, and those hold what the program or its loader wrote: the
+// relocated pointers of a position-independent or externally linked
+// binary's read-only-after-relocation segment, a debugger's breakpoints,
+// anything in a writable segment. The executable is matched by device and
+// inode, which still hold when its file was replaced or deleted since start.
+func releasable(smaps []byte, exe fileID) ([]mapping, error) {
+	var ranges []mapping
+	var cur *mapping
+	sc := bufio.NewScanner(bytes.NewReader(smaps))
+	for sc.Scan() {
+		line := sc.Text()
+		if m, ok := parseMapping(line); ok {
+			ranges = append(ranges, m)
+			cur = &ranges[len(ranges)-1]
+			continue
+		}
+		if v, ok := strings.CutPrefix(line, "Anonymous:"); ok && cur != nil {
+			kib, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("smaps line %q: %w", line, err)
+			}
+			cur.anonymousKiB = kib
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	kept := ranges[:0]
+	for _, m := range ranges {
+		if m.file == exe && !m.writable && m.anonymousKiB == 0 {
+			kept = append(kept, m)
+		}
+	}
+	return kept, nil
+}
+
+type mapping struct {
+	start, end   uint64
+	writable     bool
+	file         fileID
+	anonymousKiB uint64
+}
+
+// parseMapping reads the first line of a mapping in /proc/self/maps or
+// smaps: "start-end perms offset major:minor inode [path]", numbers in hex
+// but the inode.
 func parseMapping(line string) (mapping, bool) {
 	f := strings.Fields(line)
 	if len(f) < 5 {
@@ -82,11 +116,9 @@ func parseMapping(line string) (mapping, bool) {
 		return mapping{}, false
 	}
 	return mapping{
-		start:    uintptr(start),
-		end:      uintptr(end),
+		start:    start,
+		end:      end,
 		writable: strings.Contains(f[1], "w"),
-		major:    uint32(major),
-		minor:    uint32(minor),
-		inode:    inode,
+		file:     fileID{uint32(major), uint32(minor), inode},
 	}, true
 }
