@@ -67,18 +67,18 @@ func NewTLSConfig(t config.ServerTLSConfig, minVersion, cipherSuites string, log
 	// HTTPS, so say so instead.
 	if !hasCert && !hasKey {
 		if hasClientCA || clientAuth != tls.NoClientCert {
-			return nil, errors.New("http_tls_config: client_auth_type and client_ca_file need cert_file and key_file")
+			return nil, errors.New("http_tls_config: client_auth_type and client_ca_file (or client_ca) need a certificate and its key: cert_file and key_file, or cert and key")
 		}
 		return nil, nil
 	}
 	if !hasCert || !hasKey {
-		return nil, errors.New("http_tls_config: cert_file and key_file must be set together")
+		return nil, errors.New("http_tls_config: a certificate and its key must be set together: cert_file and key_file, or cert and key")
 	}
 	if hasClientCA && clientAuth == tls.NoClientCert {
-		return nil, errors.New("http_tls_config: client_ca_file is set but client_auth_type does not ask for client certificates")
+		return nil, errors.New("http_tls_config: client_ca_file (or client_ca) is set but client_auth_type does not ask for client certificates")
 	}
 	if !hasClientCA && (clientAuth == tls.VerifyClientCertIfGiven || clientAuth == tls.RequireAndVerifyClientCert) {
-		return nil, fmt.Errorf("http_tls_config: client_auth_type %s needs client_ca_file", t.ClientAuthType)
+		return nil, fmt.Errorf("http_tls_config: client_auth_type %s needs client_ca_file (or client_ca)", t.ClientAuthType)
 	}
 	tc := &tls.Config{MinVersion: version, CipherSuites: ciphers, ClientAuth: clientAuth}
 	switch {

@@ -69,15 +69,15 @@ func TestBuildTLSConfigErrors(t *testing.T) {
 		{name: "bad min version", cfg: func(c *Config) { c.TLSMinVersion = "TLS13" }, wantErr: `invalid tls_min_version "TLS13"`},
 		{name: "bad cipher", cfg: func(c *Config) { c.TLSCipherSuites = "TLS_FAKE" }, wantErr: `unknown cipher suite "TLS_FAKE"`},
 		{name: "cert without key", cfg: func(c *Config) { c.HTTPTLSConfig.CertFile = pki.certFile },
-			wantErr: "cert_file and key_file must be set together"},
+			wantErr: "a certificate and its key must be set together"},
 		{name: "client CA without key pair", cfg: func(c *Config) { c.HTTPTLSConfig.ClientCAFile = pki.caFile },
-			wantErr: "need cert_file and key_file"},
+			wantErr: "need a certificate and its key"},
 		{name: "bad client auth", cfg: func(c *Config) {
 			c.HTTPTLSConfig = config.ServerTLSConfig{CertFile: pki.certFile, KeyFile: pki.keyFile, ClientAuthType: "Always"}
 		}, wantErr: `invalid client_auth_type "Always"`},
 		{name: "CA without policy", cfg: func(c *Config) {
 			c.HTTPTLSConfig = config.ServerTLSConfig{CertFile: pki.certFile, KeyFile: pki.keyFile, ClientCAFile: pki.caFile}
-		}, wantErr: "client_ca_file is set but client_auth_type"},
+		}, wantErr: "is set but client_auth_type does not ask"},
 		{name: "verify without CA", cfg: func(c *Config) {
 			c.HTTPTLSConfig = config.ServerTLSConfig{CertFile: pki.certFile, KeyFile: pki.keyFile, ClientAuthType: "VerifyClientCertIfGiven"}
 		}, wantErr: "needs client_ca_file"},
@@ -100,15 +100,18 @@ func TestBuildTLSConfigErrors(t *testing.T) {
 		{name: "cert and cert_file", cfg: func(c *Config) {
 			c.HTTPTLSConfig = config.ServerTLSConfig{Cert: pki.certPEM, CertFile: pki.certFile, KeyFile: pki.keyFile}
 		}, wantErr: "cert and cert_file are both set"},
+		{name: "key and key_file", cfg: func(c *Config) {
+			c.HTTPTLSConfig = config.ServerTLSConfig{CertFile: pki.certFile, KeyFile: pki.keyFile, Key: promconfig.Secret(pki.keyPEM)}
+		}, wantErr: "key and key_file are both set"},
 		{name: "client_ca and client_ca_file", cfg: func(c *Config) {
 			c.HTTPTLSConfig = config.ServerTLSConfig{CertFile: pki.certFile, KeyFile: pki.keyFile,
 				ClientAuthType: "RequireAndVerifyClientCert", ClientCA: string(pki.PEM), ClientCAFile: pki.caFile}
 		}, wantErr: "client_ca and client_ca_file are both set"},
 		{name: "inline key alone", cfg: func(c *Config) { c.HTTPTLSConfig.Key = promconfig.Secret(pki.keyPEM) },
-			wantErr: "cert_file and key_file must be set together"},
+			wantErr: "a certificate and its key must be set together"},
 		{name: "inline client CA without key pair", cfg: func(c *Config) {
 			c.HTTPTLSConfig = config.ServerTLSConfig{ClientAuthType: "RequireAndVerifyClientCert", ClientCA: string(pki.PEM)}
-		}, wantErr: "need cert_file and key_file"},
+		}, wantErr: "need a certificate and its key"},
 		{name: "inline pair that does not match", cfg: func(c *Config) {
 			c.HTTPTLSConfig = config.ServerTLSConfig{Cert: pki.certPEM, Key: promconfig.Secret(pki.certPEM)}
 		}, wantErr: "loading the certificate and its key"},
@@ -124,12 +127,21 @@ func TestBuildTLSConfigErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := testConfig()
 			tc.cfg(&cfg)
-			_, err := NewTLSConfig(cfg.HTTPTLSConfig, cfg.TLSMinVersion, cfg.TLSCipherSuites, discardLogger())
+			got, err := NewTLSConfig(cfg.HTTPTLSConfig, cfg.TLSMinVersion, cfg.TLSCipherSuites, discardLogger())
 			switch {
 			case tc.wantErr == "" && err != nil:
 				t.Fatalf("unexpected error: %v", err)
 			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
 				t.Fatalf("error = %v, want one containing %q", err, tc.wantErr)
+			}
+			// A key pair, from files or inline, means HTTPS with a certificate
+			// to serve; none means plain HTTP.
+			wantTLS := tc.wantErr == "" && (cfg.HTTPTLSConfig.CertFile != "" || cfg.HTTPTLSConfig.Cert != "")
+			if (got != nil) != wantTLS {
+				t.Fatalf("TLS config %v, want one: %v", got, wantTLS)
+			}
+			if wantTLS && len(got.Certificates) == 0 && got.GetCertificate == nil {
+				t.Fatal("TLS config without a certificate")
 			}
 		})
 	}

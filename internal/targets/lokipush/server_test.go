@@ -50,18 +50,23 @@ func TestPushOverTLS(t *testing.T) {
 			url := "https://" + h.target.Addr().String() + PushPath
 			body := protoBody(t, push.Stream{Labels: `{app="api"}`, Entries: []push.Entry{{Line: "over tls"}}})
 
+			var proto int
 			send := func(certs ...tls.Certificate) (int, error) {
-				tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool(), Certificates: certs}}
+				tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool(), Certificates: certs}, ForceAttemptHTTP2: true}
 				defer tr.CloseIdleConnections()
 				resp, err := (&http.Client{Transport: tr, Timeout: 5 * time.Second}).Post(url, "application/x-protobuf", bytes.NewReader(body))
 				if err != nil {
 					return 0, err
 				}
 				resp.Body.Close()
+				proto = resp.ProtoMajor
 				return resp.StatusCode, nil
 			}
 			if status, err := send(client.TLS); err != nil || status != http.StatusNoContent {
 				t.Fatalf("push with a client certificate: status %d, %v; want 204", status, err)
+			}
+			if proto != 2 {
+				t.Errorf("push answered over HTTP/%d, want HTTP/2 offered as on the main server", proto)
 			}
 			if got := h.got.Lines(); !slices.Equal(got, []string{"over tls"}) {
 				t.Fatalf("entries %q, want the one pushed", got)

@@ -9,7 +9,6 @@ package lokipush
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -132,12 +131,10 @@ func New(logger *slog.Logger, m *Metrics, jobName string, cfg *config.PushConfig
 	if srv.ProxyProtocolEnabled {
 		ln = server.ProxyProtocolListener(ln, srv.HTTPServerReadHeaderTimeout)
 	}
-	if tlsConfig != nil {
-		ln = tls.NewListener(ln, tlsConfig)
-	}
 	t.listener = ln
 	t.server = &http.Server{
 		Handler:           t,
+		TLSConfig:         tlsConfig,
 		ReadTimeout:       srv.HTTPServerReadTimeout,
 		ReadHeaderTimeout: srv.HTTPServerReadHeaderTimeout,
 		WriteTimeout:      srv.HTTPServerWriteTimeout,
@@ -161,7 +158,13 @@ func normalizePrefix(p string) string {
 
 func (t *Target) serve() {
 	defer close(t.served)
-	if err := t.server.Serve(t.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	serve := t.server.Serve
+	if t.server.TLSConfig != nil {
+		// The certificate comes from TLSConfig; ServeTLS also offers HTTP/2,
+		// as the main server does.
+		serve = func(ln net.Listener) error { return t.server.ServeTLS(ln, "", "") }
+	}
+	if err := serve(t.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		t.log.Error("push server stopped", "err", err)
 	}
 }
