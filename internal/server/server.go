@@ -20,7 +20,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"golang.org/x/net/netutil"
 )
 
 // Texts of /ready, kept byte for byte as Promtail writes them because probes
@@ -65,7 +64,6 @@ type Server struct {
 
 	listener net.Listener
 	http     *http.Server
-	tls      bool
 
 	targets    atomic.Pointer[sourceBox]
 	configText func() string
@@ -108,7 +106,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server config: %w", err)
 	}
-	prefix := normalizePrefix(cfg.HTTPPathPrefix)
+	prefix := NormalizePrefix(cfg.HTTPPathPrefix)
 	externalPath, err := externalURLPath(cfg.ExternalURL)
 	if err != nil {
 		return nil, fmt.Errorf("server config: parse external_url %q: %w", cfg.ExternalURL, err)
@@ -127,7 +125,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 	handler := s.routes(prefix, externalPath+prefix, opts.Metrics, gatherer)
 
 	addr := net.JoinHostPort(strings.Trim(cfg.HTTPListenAddress, "[]"), strconv.Itoa(cfg.HTTPListenPort))
-	ln, err := net.Listen(network, addr)
+	ln, err := Listen(network, addr, cfg.HTTPListenConnLimit, cfg.ProxyProtocolEnabled, cfg.HTTPServerReadHeaderTimeout)
 	if err != nil {
 		return nil, fmt.Errorf("starting HTTP server on %s: %w", addr, err)
 	}
@@ -135,14 +133,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 		ln = &countingListener{Listener: ln, open: m.tcpConnections.WithLabelValues("http")}
 		m.tcpConnectionsLimit.WithLabelValues("http").Set(float64(max(cfg.HTTPListenConnLimit, 0)))
 	}
-	if cfg.HTTPListenConnLimit > 0 {
-		ln = netutil.LimitListener(ln, cfg.HTTPListenConnLimit)
-	}
-	if cfg.ProxyProtocolEnabled {
-		ln = ProxyProtocolListener(ln, cfg.HTTPServerReadHeaderTimeout)
-	}
 	s.listener = ln
-	s.tls = tlsConfig != nil
 	s.http = &http.Server{
 		Handler:           handler,
 		TLSConfig:         tlsConfig,
@@ -152,7 +143,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 		IdleTimeout:       cfg.HTTPServerIdleTimeout,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	log.Info("server listening on addresses", "http", ln.Addr().String(), "tls", s.tls)
+	log.Info("server listening on addresses", "http", ln.Addr().String(), "tls", tlsConfig != nil)
 	return s, nil
 }
 
@@ -167,13 +158,7 @@ func (s *Server) Run() error {
 		<-s.stop
 		return nil
 	}
-	var err error
-	if s.tls {
-		// The certificate comes from TLSConfig.
-		err = s.http.ServeTLS(s.listener, "", "")
-	} else {
-		err = s.http.Serve(s.listener)
-	}
+	err := Serve(s.http, s.listener)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
@@ -232,16 +217,6 @@ func (s *Server) source() TargetSource {
 	return s.targets.Load().TargetSource
 }
 
-// normalizePrefix gives the prefix a leading slash and no trailing one, so
-// that "promtail", "/promtail" and "/promtail/" all serve "/promtail/ready".
-func normalizePrefix(p string) string {
-	p = strings.TrimRight(p, "/")
-	if p != "" && !strings.HasPrefix(p, "/") {
-		p = "/" + p
-	}
-	return p
-}
-
 // externalURLPath keeps only the path of external_url, normalised the way
 // Promtail does; it is the base of the redirect and of page links.
 func externalURLPath(raw string) (string, error) {
@@ -252,7 +227,7 @@ func externalURLPath(raw string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return normalizePrefix(u.Path), nil
+	return NormalizePrefix(u.Path), nil
 }
 
 // router dispatches on the exact request path. Every route carries its own

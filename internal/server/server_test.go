@@ -449,8 +449,8 @@ func TestNormalizePrefix(t *testing.T) {
 	for in, want := range map[string]string{
 		"": "", "/": "", "/a": "/a", "a": "/a", "/a/": "/a", "a/b//": "/a/b",
 	} {
-		if got := normalizePrefix(in); got != want {
-			t.Errorf("normalizePrefix(%q) = %q, want %q", in, got, want)
+		if got := NormalizePrefix(in); got != want {
+			t.Errorf("NormalizePrefix(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

@@ -23,7 +23,6 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/relabel"
-	"golang.org/x/net/netutil"
 
 	"github.com/promtail-osquery/promtail-osquery/internal/api"
 	"github.com/promtail-osquery/promtail-osquery/internal/config"
@@ -111,7 +110,7 @@ func New(logger *slog.Logger, m *Metrics, jobName string, cfg *config.PushConfig
 		rawLabels:     cfg.Labels.Clone(),
 		keepTimestamp: cfg.UseIncomingTimestamp,
 		maxSize:       int64(maxSize),
-		prefix:        normalizePrefix(srv.HTTPPathPrefix),
+		prefix:        server.NormalizePrefix(srv.HTTPPathPrefix),
 		grace:         srv.GracefulShutdownTimeout,
 		served:        make(chan struct{}),
 		quit:          make(chan struct{}),
@@ -121,15 +120,9 @@ func New(logger *slog.Logger, m *Metrics, jobName string, cfg *config.PushConfig
 	}
 
 	addr := net.JoinHostPort(strings.Trim(srv.HTTPListenAddress, "[]"), strconv.Itoa(srv.HTTPListenPort))
-	ln, err := net.Listen(network, addr)
+	ln, err := server.Listen(network, addr, srv.HTTPConnLimit, srv.ProxyProtocolEnabled, srv.HTTPServerReadHeaderTimeout)
 	if err != nil {
 		return nil, fail("server", fmt.Errorf("listening on %s: %w", addr, err))
-	}
-	if srv.HTTPConnLimit > 0 {
-		ln = netutil.LimitListener(ln, srv.HTTPConnLimit)
-	}
-	if srv.ProxyProtocolEnabled {
-		ln = server.ProxyProtocolListener(ln, srv.HTTPServerReadHeaderTimeout)
 	}
 	t.listener = ln
 	t.server = &http.Server{
@@ -146,25 +139,9 @@ func New(logger *slog.Logger, m *Metrics, jobName string, cfg *config.PushConfig
 	return t, nil
 }
 
-// normalizePrefix gives http_path_prefix a leading slash and no trailing
-// one, so that "push", "/push" and "/push/" all serve "/push/ready".
-func normalizePrefix(p string) string {
-	p = strings.TrimRight(p, "/")
-	if p != "" && !strings.HasPrefix(p, "/") {
-		p = "/" + p
-	}
-	return p
-}
-
 func (t *Target) serve() {
 	defer close(t.served)
-	serve := t.server.Serve
-	if t.server.TLSConfig != nil {
-		// The certificate comes from TLSConfig; ServeTLS also offers HTTP/2,
-		// as the main server does.
-		serve = func(ln net.Listener) error { return t.server.ServeTLS(ln, "", "") }
-	}
-	if err := serve(t.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if err := server.Serve(t.server, t.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		t.log.Error("push server stopped", "err", err)
 	}
 }

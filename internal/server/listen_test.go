@@ -79,18 +79,17 @@ func TestProxyProtocol(t *testing.T) {
 }
 
 // The connection's remote address is the client's, from the header.
-func TestProxyProtocolListenerGivesClientAddress(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+func TestListenWithProxyProtocolGivesClientAddress(t *testing.T) {
+	pl, err := Listen("tcp", "127.0.0.1:0", 0, true, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pl := ProxyProtocolListener(ln, time.Second)
 	defer pl.Close()
 	done := make(chan struct{})
 	defer func() { <-done }()
 	go func() {
 		defer close(done)
-		conn, err := net.Dial("tcp", ln.Addr().String())
+		conn, err := net.Dial("tcp", pl.Addr().String())
 		if err != nil {
 			return
 		}
