@@ -73,9 +73,10 @@ type labelMemo struct {
 
 // memoKey is the texts the record labels of ev depend on under this
 // stage's options, each written as its length plus one (0: absent) and its
-// bytes, so that no two inputs share a key. Texts no label is made from
-// (a decoration not promoted, the name or epoch when not labels) stay out,
-// so that a value changing on every line does not defeat the memo.
+// bytes, each list of decorations ended by a 0 (a key is never absent), so
+// that no two inputs share a key. Texts no label is made from (a decoration
+// not promoted, the name or epoch when not labels) stay out, so that a value
+// changing on every line does not defeat the memo.
 func (s *Stage) memoKey(ev *eventText) []byte {
 	k := s.memo.key[:0]
 	field := func(b []byte, present bool) {
@@ -90,19 +91,13 @@ func (s *Stage) memoKey(ev *eventText) []byte {
 	field(ev.name, s.labelName && ev.hasName)
 	field(ev.epoch, s.labelEpoch && ev.hasEpoch)
 	decorations := func(ds []decorationText) {
-		n := 0
-		for _, d := range ds {
-			if s.promoted(d.key) {
-				n++
-			}
-		}
-		k = binary.AppendUvarint(k, uint64(n))
 		for _, d := range ds {
 			if s.promoted(d.key) {
 				field(d.key, true)
 				field(d.value, d.scalar)
 			}
 		}
+		k = append(k, 0)
 	}
 	decorations(ev.decorations)
 	decorations(ev.topDecorations)

@@ -224,3 +224,35 @@ func testNoAllocs(t *testing.T, fast bool) {
 		t.Fatalf("labels %v", e.Labels)
 	}
 }
+
+// Inputs that make different labels never share a memo key: a decoration
+// moved between the nested and top-level lists, a text absent or empty, a
+// value that is not a scalar, bytes shifted between key and value.
+func TestMemoKeyTellsInputsApart(t *testing.T) {
+	s := newStageHarness(t, DefaultConfig()).stage
+	d := func(key, value string, scalar bool) decorationText {
+		return decorationText{key: []byte(key), value: []byte(value), scalar: scalar}
+	}
+	events := []eventText{
+		{},
+		{host: []byte(""), hasHost: true},
+		{host: []byte("h"), hasHost: true},
+		{host: []byte("h"), hasHost: true, name: []byte(""), hasName: true},
+		{host: []byte("h"), hasHost: true, name: []byte("q"), hasName: true},
+		{host: []byte("h"), hasHost: true, decorations: []decorationText{d("a", "b", true)}},
+		{host: []byte("h"), hasHost: true, topDecorations: []decorationText{d("a", "b", true)}},
+		{host: []byte("h"), hasHost: true, decorations: []decorationText{d("a", "", true)}},
+		{host: []byte("h"), hasHost: true, decorations: []decorationText{d("a", "", false)}},
+		{host: []byte("h"), hasHost: true, decorations: []decorationText{d("ab", "", true)}},
+		{host: []byte("h"), hasHost: true, decorations: []decorationText{d("a", "b", true), d("c", "d", true)}},
+		{host: []byte("h"), hasHost: true, decorations: []decorationText{d("a", "b", true)}, topDecorations: []decorationText{d("c", "d", true)}},
+	}
+	seen := map[string]int{}
+	for i := range events {
+		key := string(s.memoKey(&events[i]))
+		if j, ok := seen[key]; ok {
+			t.Errorf("events %d and %d share memo key %q", j, i, key)
+		}
+		seen[key] = i
+	}
+}
