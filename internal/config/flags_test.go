@@ -224,7 +224,7 @@ func TestClientFlags(t *testing.T) {
 
 func TestIgnoredFlagsWarning(t *testing.T) {
 	cfg, warnings := loadArgs(t, "-server.grpc-listen-port=0", "-server.grpc.keepalive.time=1h", "-tracing.enabled=false",
-		"-server.throughput.unit=x", "-server.http-listen-port=9080")
+		"-server.throughput.unit=x", "-server.http-listen-port=9080", "-server.proxy-protocol-enabled")
 	if len(warnings) != 1 {
 		t.Fatalf("warnings = %q", warnings)
 	}
@@ -234,10 +234,11 @@ func TestIgnoredFlagsWarning(t *testing.T) {
 			t.Errorf("warning %q lacks %s", w, name)
 		}
 	}
-	if strings.Contains(w, "http-listen-port") {
+	if strings.Contains(w, "http-listen-port") || strings.Contains(w, "proxy-protocol") {
 		t.Errorf("warning names an effective flag: %q", w)
 	}
-	if cfg.Server.GRPCListenPort != 0 || cfg.Server.GRPCServerKeepaliveTime != time.Hour || cfg.Tracing.Enabled {
+	if cfg.Server.GRPCListenPort != 0 || cfg.Server.GRPCServerKeepaliveTime != time.Hour || cfg.Tracing.Enabled ||
+		!cfg.Server.ProxyProtocolEnabled {
 		t.Error("accepted flags did not reach the configuration")
 	}
 }

@@ -1,0 +1,55 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"net/http"
+	"regexp"
+	"runtime"
+	"testing"
+	"time"
+)
+
+// The binary wires the main server's proxy_protocol_enabled through, and
+// gives back its start-up pages once started (internal/exepages).
+func TestMainServerProxyProtocolAndStartupPages(t *testing.T) {
+	dir := t.TempDir()
+	port := freePort(t)
+	cfg := writeConfig(t, dir, fmt.Sprintf(`
+server: {http_listen_address: 127.0.0.1, http_listen_port: %d, grpc_listen_port: 0, proxy_protocol_enabled: true}
+positions: {filename: %s/positions.yaml}
+clients: [{url: "http://127.0.0.1:1/loki/api/v1/push"}]
+scrape_configs:
+- job_name: app
+  static_configs: [{labels: {__path__: %s/*.log}}]
+`, port, dir, dir))
+	agent := startAgent(t, nil, "-config.file="+cfg)
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	waitHTTP(t, "http://"+addr+"/metrics", http.StatusOK)
+
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := fmt.Fprint(conn, "PROXY TCP4 192.0.2.10 127.0.0.1 40000 80\r\nGET /metrics HTTP/1.1\r\nHost: agent\r\nConnection: close\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("reading the response: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("GET behind a PROXY header: status %d, want 200", resp.StatusCode)
+	}
+
+	if runtime.GOOS == "linux" {
+		released := regexp.MustCompile(`released the start-up pages of the executable" mapped_bytes=[1-9][0-9]*`)
+		if !released.MatchString(agent.Output()) {
+			t.Errorf("no start-up pages released; agent output:\n%s", agent.Output())
+		}
+	}
+}
