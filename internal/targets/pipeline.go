@@ -36,6 +36,7 @@ type JobPipeline struct {
 	next     api.EntryHandler
 	limit    *ReadlineLimit
 	out      func(*stages.Entry)
+	entry    stages.Entry // the entry in the pipeline, under mu
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -57,7 +58,11 @@ func NewJobPipeline(p *stages.Pipeline, next api.EntryHandler, limit *ReadlineLi
 // back.
 func (j *JobPipeline) Handle(e stages.Entry) {
 	j.mu.Lock()
-	j.pipeline.Process(&e, j.out)
+	// The stages take the entry by pointer through an interface, which would
+	// move e to the heap on every line; the job's own slot costs nothing.
+	j.entry = e
+	j.pipeline.Process(&j.entry, j.out)
+	j.entry = stages.Entry{}
 	j.mu.Unlock()
 }
 

@@ -42,7 +42,18 @@ func (upperStage) Process(e *stages.Entry, next func(*stages.Entry)) {
 	next(e)
 }
 
+type passConfig struct{}
+type passStage struct{}
+
+func (passConfig) NewStage(stages.Options) (stages.Stage, error)    { return passStage{}, nil }
+func (passStage) Process(e *stages.Entry, next func(*stages.Entry)) { next(e) }
+
+// ExtractedKeys says the stage reads no extracted value, so that the
+// pipeline copies no label into them, as for the osquery stage's defaults.
+func (passStage) ExtractedKeys() ([]string, bool) { return nil, false }
+
 func init() {
+	stages.Register("test_pass", func() stages.Config { return &passConfig{} })
 	stages.Register("test_hold", func() stages.Config { return &holdConfig{} })
 	stages.Register("test_upper", func() stages.Config { return &upperConfig{} })
 }
@@ -116,5 +127,24 @@ func TestJobPipelineReadlineLimitDrops(t *testing.T) {
 	}
 	if v := testutil.ToFloat64(dropped); v != 3 {
 		t.Errorf("dropped counter = %v, want 3", v)
+	}
+}
+
+// Per line, the pipeline's copy of the labels is the only allocation the job
+// pipeline makes: the entry itself stays off the heap.
+func TestJobPipelineAllocatesOnlyTheLabelCopy(t *testing.T) {
+	// As the agent builds pipelines: extracted values never leave them.
+	p, err := stages.NewPipeline([]any{map[any]any{"test_pass": nil}}, stages.Options{ExtractedUnread: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := NewJobPipeline(p, api.EntryHandlerFunc(func(stages.Entry) {}), nil)
+	defer j.Stop()
+	labels := model.LabelSet{"job": "app"}
+	allocs := testing.AllocsPerRun(1000, func() {
+		j.Handle(stages.Entry{Labels: labels, Line: "line"})
+	})
+	if allocs != 2 {
+		t.Errorf("%v allocations per entry, want 2 (the labels' copy: a map and its table)", allocs)
 	}
 }
