@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -17,7 +18,9 @@ import (
 	"github.com/prometheus/common/version"
 
 	"github.com/promtail-osquery/promtail-osquery/internal/config"
+	"github.com/promtail-osquery/promtail-osquery/internal/cputime"
 	"github.com/promtail-osquery/promtail-osquery/internal/exepages"
+	"github.com/promtail-osquery/promtail-osquery/internal/procs"
 )
 
 func init() {
@@ -124,6 +127,10 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer cancel()
+	if opts.AdaptiveProcs {
+		stop := governProcs(ctx, logger)
+		defer stop()
+	}
 	go reloadOnHangup(ctx, a, cfg.Server.EnableRuntimeReload, logger)
 	if err := a.Run(ctx); err != nil {
 		logger.Error("promtail-osquery stopped with an error", "error", err)
@@ -167,5 +174,29 @@ func logConfigReversed(logger *slog.Logger, cfg *config.Config) {
 	lines := strings.Split(strings.TrimRight(cfg.String(), "\n"), "\n")
 	for i := len(lines) - 1; i >= 0; i-- {
 		logger.Info(lines[i])
+	}
+}
+
+// governProcs runs the GOMAXPROCS governor (see internal/procs) until ctx
+// ends, unless the operator chose GOMAXPROCS in the environment. The returned
+// function waits for it to stop.
+func governProcs(ctx context.Context, logger *slog.Logger) (wait func()) {
+	if v := os.Getenv("GOMAXPROCS"); v != "" {
+		logger.Info("GOMAXPROCS is set in the environment; the Go scheduler's thread count is left to it", "gomaxprocs", runtime.GOMAXPROCS(0))
+		return func() {}
+	}
+	if !cputime.Supported {
+		return func() {}
+	}
+	g := procs.NewGovernor(runtime.GOMAXPROCS(0))
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		procs.Run(ctx, g, logger, procs.Options{})
+	}()
+	return func() {
+		cancel()
+		<-done
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -60,9 +61,22 @@ func (a *agentProcess) Output() string {
 
 func startAgent(t *testing.T, stdin io.Reader, args ...string) *agentProcess {
 	t.Helper()
+	return startAgentWith(t, stdin, os.Environ(), args...)
+}
+
+// startAgentEnv starts the agent without GOMAXPROCS from the test's
+// environment, with env added.
+func startAgentEnv(t *testing.T, env []string, args ...string) *agentProcess {
+	t.Helper()
+	base := slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "GOMAXPROCS=") })
+	return startAgentWith(t, nil, append(base, env...), args...)
+}
+
+func startAgentWith(t *testing.T, stdin io.Reader, env []string, args ...string) *agentProcess {
+	t.Helper()
 	a := &agentProcess{cmd: exec.Command(binary, args...), done: make(chan struct{})}
 	a.cmd.Stdout, a.cmd.Stderr, a.cmd.Stdin = a, a, stdin
-	a.cmd.Env = append(os.Environ(), "TZ=UTC")
+	a.cmd.Env = append(env, "TZ=UTC")
 	if err := a.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"regexp"
 	"runtime"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -51,5 +52,50 @@ scrape_configs:
 		if !released.MatchString(agent.Output()) {
 			t.Errorf("no start-up pages released; agent output:\n%s", agent.Output())
 		}
+	}
+}
+
+// The binary runs the Go scheduler on one thread by default (internal/procs)
+// and leaves the count to Go when told to or when GOMAXPROCS is set.
+func TestGoSchedulerThreads(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  string
+		want func(int) bool
+	}{
+		{"governed", nil, "", func(n int) bool { return n == 1 }},
+		{"governor off", []string{"-runtime.adaptive-procs=false"}, "", func(n int) bool { return n >= min(2, runtime.NumCPU()) }},
+		{"environment", nil, "GOMAXPROCS=3", func(n int) bool { return n == 3 }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			port := freePort(t)
+			cfg := writeConfig(t, dir, fmt.Sprintf(`
+server: {http_listen_address: 127.0.0.1, http_listen_port: %d, grpc_listen_port: 0}
+positions: {filename: %s/positions.yaml}
+clients: [{url: "http://127.0.0.1:1/loki/api/v1/push"}]
+scrape_configs:
+- job_name: app
+  static_configs: [{labels: {__path__: %s/*.log}}]
+`, port, dir, dir))
+			agent := startAgentEnv(t, []string{tt.env}, append([]string{"-config.file=" + cfg}, tt.args...)...)
+			url := fmt.Sprintf("http://127.0.0.1:%d/metrics", port)
+			threads := regexp.MustCompile(`(?m)^go_sched_gomaxprocs_threads ([0-9]+)$`)
+			var got int
+			for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+				body := waitHTTP(t, url, http.StatusOK)
+				m := threads.FindStringSubmatch(body)
+				if m == nil {
+					t.Fatalf("no go_sched_gomaxprocs_threads in /metrics:\n%s", body)
+				}
+				got, _ = strconv.Atoi(m[1])
+				if tt.want(got) {
+					return
+				}
+			}
+			t.Errorf("go_sched_gomaxprocs_threads = %d; agent output:\n%s", got, agent.Output())
+		})
 	}
 }

@@ -22,6 +22,7 @@ type Options struct {
 	PrintConfigStderr     bool   // -print-config-stderr
 	LogConfigReverseOrder bool   // -log-config-reverse-order
 	Version               bool   // -version
+	AdaptiveProcs         bool   // -runtime.adaptive-procs
 	// Stdin is the -stdin flag alone; target_config.stdin turns stdin mode
 	// on too, so read Config.TargetConfig.Stdin after Apply.
 	Stdin bool
@@ -117,6 +118,7 @@ func (f *Flags) registerOptions() {
 	fs.BoolVar(&f.opts.PrintConfigStderr, "print-config-stderr", false, "Print the effective configuration to stderr at start.")
 	fs.BoolVar(&f.opts.LogConfigReverseOrder, "log-config-reverse-order", false, "Log the effective configuration at info level, lines in reverse order.")
 	fs.BoolVar(&f.opts.Version, "version", false, "Print version information and exit.")
+	fs.BoolVar(&f.opts.AdaptiveProcs, "runtime.adaptive-procs", true, "Run the Go scheduler on one thread (GOMAXPROCS) while one keeps up, adding threads up to Go's own choice while all are busy. Off, or GOMAXPROCS set in the environment: Go's choice. Not a Promtail flag.")
 }
 
 func (f *Flags) registerAgent() {

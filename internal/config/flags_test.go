@@ -34,7 +34,7 @@ func loadArgs(t *testing.T, args ...string) (*Config, []string) {
 func TestOptions(t *testing.T) {
 	opts, _, err := ParseArgs(newFlagSet(), []string{
 		"-config.file=a.yaml,b.yaml", "--config.expand-env", "-dry-run", "-inspect", "-check-syntax",
-		"-print-config-stderr", "-log-config-reverse-order", "-version", "-stdin",
+		"-print-config-stderr", "-log-config-reverse-order", "-version", "-stdin", "-runtime.adaptive-procs=false",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -45,7 +45,7 @@ func TestOptions(t *testing.T) {
 		t.Errorf("options = %+v", *opts)
 	}
 	none, _, err := ParseArgs(newFlagSet(), nil)
-	if err != nil || *none != (Options{}) {
+	if err != nil || *none != (Options{AdaptiveProcs: true}) {
 		t.Errorf("default options = %+v, %v", none, err)
 	}
 }
