@@ -18,7 +18,6 @@ import (
 	"github.com/prometheus/common/version"
 
 	"github.com/promtail-osquery/promtail-osquery/internal/config"
-	"github.com/promtail-osquery/promtail-osquery/internal/cputime"
 	"github.com/promtail-osquery/promtail-osquery/internal/exepages"
 	"github.com/promtail-osquery/promtail-osquery/internal/procs"
 )
@@ -128,8 +127,9 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer cancel()
 	if opts.AdaptiveProcs {
-		stop := governProcs(ctx, logger)
-		defer stop()
+		defer governProcs(ctx, logger)()
+	} else {
+		logger.Info("-runtime.adaptive-procs=false: the Go scheduler's thread count is left to Go", "gomaxprocs", runtime.GOMAXPROCS(0))
 	}
 	go reloadOnHangup(ctx, a, cfg.Server.EnableRuntimeReload, logger)
 	if err := a.Run(ctx); err != nil {
@@ -178,17 +178,21 @@ func logConfigReversed(logger *slog.Logger, cfg *config.Config) {
 }
 
 // governProcs runs the GOMAXPROCS governor (see internal/procs) until ctx
-// ends, unless the operator chose GOMAXPROCS in the environment. The returned
-// function waits for it to stop.
-func governProcs(ctx context.Context, logger *slog.Logger) (wait func()) {
-	if v := os.Getenv("GOMAXPROCS"); v != "" {
-		logger.Info("GOMAXPROCS is set in the environment; the Go scheduler's thread count is left to it", "gomaxprocs", runtime.GOMAXPROCS(0))
+// ends, unless the operator chose GOMAXPROCS in the environment or Go's own
+// choice is already one thread. The returned function stops it and waits.
+func governProcs(ctx context.Context, logger *slog.Logger) (stop func()) {
+	limit := runtime.GOMAXPROCS(0)
+	switch {
+	case os.Getenv("GOMAXPROCS") != "":
+		logger.Info("GOMAXPROCS is set in the environment; the Go scheduler's thread count is left to it", "gomaxprocs", limit)
+		return func() {}
+	case limit == 1, !procs.Supported:
+		// With one CPU there is nothing to choose, and setting the count
+		// would stop Go from following CPU changes; without a CPU clock the
+		// governor could never see a busy thread.
 		return func() {}
 	}
-	if !cputime.Supported {
-		return func() {}
-	}
-	g := procs.NewGovernor(runtime.GOMAXPROCS(0))
+	g := procs.NewGovernor(limit)
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {

@@ -1,6 +1,7 @@
-// Package cputime measures the CPU time of this process, for benchmarks
-// that report work per CPU-second: wall time on a shared machine measures
-// the neighbours too.
+// Package cputime measures the CPU time of this process: benchmarks report
+// work per CPU-second with it (wall time on a shared machine measures the
+// neighbours too), and the GOMAXPROCS governor (internal/procs) tells a
+// busy agent from a waiting one by it.
 package cputime
 
 import "time"

@@ -2,14 +2,14 @@
 // as its load needs, and adds threads while it keeps all of them busy.
 //
 // A log agent's work is mostly one goroutine per busy file handing entries to
-// one goroutine per client. With a second P idle most of the time, every
-// hand-over, network wake-up and system call that blocks for a few
-// microseconds makes the runtime wake a thread to run or steal the other
-// goroutine, and sysmon polls every 20µs instead of sleeping. On the 2-vCPU
-// benchmark VM that costs the agent 40% more CPU time per line than one P
-// does, for no more throughput (docs/benchmarks.md, "Threads"). One P is
-// enough until the agent cannot keep up; then the governor adds one, and it
-// takes it back once the load has gone.
+// one goroutine per client. With a second P idle most of the time, hand-overs,
+// network wake-ups and system calls that block past one sysmon round make the
+// runtime wake a thread to run or steal the other goroutine, and sysmon, each
+// time it takes a P back from a system call, polls every 20µs for about a
+// millisecond. On the 2-vCPU benchmark VM that cost 32–47% more CPU time per
+// line than one P, for no more throughput (docs/benchmarks.md, "Threads").
+// One P is enough until the agent cannot keep up; then the governor adds
+// one, and takes it back once the load has gone.
 package procs
 
 import (
@@ -29,15 +29,18 @@ const (
 	// waiting for Loki or for input.
 	busyShare  = 0.9
 	raiseAfter = 3
-	// A run of lowerAfter intervals in which one P fewer would have been at
-	// most spareShare busy takes one away. The wide gap between the two
-	// shares keeps a steady load from flipping the count back and forth.
-	spareShare = 0.5
+	// A run of lowerAfter intervals in which the process used at most
+	// spareShare of one P fewer takes one away. The same work costs more
+	// CPU on more Ps (the reason for all this), so the share is measured
+	// generously: a load that needs 0.6 of a P on one costs about 0.8 on two,
+	// and must still bring the agent back to one. It stays well below
+	// busyShare, so that a steady load does not flip the count back and forth.
+	spareShare = 0.8
 	lowerAfter = 10
 )
 
-// DefaultInterval is how often Run measures the process's CPU time.
-const DefaultInterval = time.Second
+// interval is how often Run measures the process's CPU time.
+const interval = time.Second
 
 // Governor decides GOMAXPROCS from the process's CPU use. It starts at one.
 type Governor struct {
@@ -78,8 +81,7 @@ func (g *Governor) Observe(cores float64) int {
 	return g.n
 }
 
-// Options are Run's settings; the zero value of each field means the real
-// thing.
+// Options are Run's settings; a zero field means the real thing.
 type Options struct {
 	Interval time.Duration
 	// CPU returns the CPU time the process has used so far.
@@ -88,15 +90,24 @@ type Options struct {
 	Set func(n int)
 }
 
+// Supported reports whether Run can measure the process's CPU time here;
+// without it the governor could never see a busy P.
+const Supported = cputime.Supported
+
 // Run sets GOMAXPROCS to the governor's count and then, every interval,
 // measures the process's CPU use and applies the governor's decision, until
-// ctx ends. Go's own choice is not restored: the agent is stopping.
+// ctx ends. Go's own choice is not restored: the agent is stopping. Where
+// the CPU time cannot be measured (see Supported), Run only waits for ctx.
 func Run(ctx context.Context, g *Governor, logger *slog.Logger, opts Options) {
-	if opts.Interval <= 0 {
-		opts.Interval = DefaultInterval
-	}
 	if opts.CPU == nil {
+		if !Supported {
+			<-ctx.Done()
+			return
+		}
 		opts.CPU = cputime.Process
+	}
+	if opts.Interval <= 0 {
+		opts.Interval = interval
 	}
 	if opts.Set == nil {
 		opts.Set = func(n int) { runtime.GOMAXPROCS(n) }
@@ -115,13 +126,15 @@ func Run(ctx context.Context, g *Governor, logger *slog.Logger, opts Options) {
 		case <-t.C:
 			cpu, now := opts.CPU(), time.Now()
 			wall := now.Sub(lastWall)
-			if wall <= 0 {
+			// A failed reading (0) tells nothing: the next good one is
+			// measured against the last good one, over both intervals.
+			if cpu < lastCPU || wall <= 0 {
 				continue
 			}
 			cores := float64(cpu-lastCPU) / float64(wall)
 			lastWall, lastCPU = now, cpu
 			if next := g.Observe(cores); next != n {
-				logger.Debug("changing GOMAXPROCS", "from", n, "to", next, "cores_used", cores)
+				logger.Info("changing the Go scheduler's thread count (GOMAXPROCS)", "from", n, "to", next, "cores_used", cores)
 				n = next
 				opts.Set(n)
 			}

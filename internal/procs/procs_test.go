@@ -41,10 +41,16 @@ func TestGovernorObserve(t *testing.T) {
 			want:  []int{1, 1, 2, 2, 2, 3, 3, 3, 3, 3},
 		},
 		{
-			name:  "two Ps using one core between them stay two",
+			name:  "two Ps using most of one core stay two",
 			limit: 2,
 			cores: []float64{1, 1, 1, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9},
 			want:  []int{1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2},
+		},
+		{
+			name:  "a load one P carries goes back to one after a burst",
+			limit: 2,
+			cores: []float64{1, 1, 1, 0.75, 0.75, 0.75, 0.75, 0.75, 0.75, 0.75, 0.75, 0.75, 0.75, 0.75},
+			want:  []int{1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 1, 1},
 		},
 		{
 			name:  "ten quiet intervals take one back",

@@ -144,7 +144,9 @@ func TestJobPipelineAllocatesOnlyTheLabelCopy(t *testing.T) {
 	allocs := testing.AllocsPerRun(1000, func() {
 		j.Handle(stages.Entry{Labels: labels, Line: "line"})
 	})
-	if allocs != 2 {
-		t.Errorf("%v allocations per entry, want 2 (the labels' copy: a map and its table)", allocs)
+	// Go's maps take one allocation for a small map's header and one for its
+	// table; the entry escaping made it three.
+	if allocs > 2 {
+		t.Errorf("%v allocations per entry, want at most 2 (the labels' copy: a map and its table)", allocs)
 	}
 }
