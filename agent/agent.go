@@ -313,8 +313,9 @@ func (a *Agent) jobPipeline(sc config.ScrapeConfig, next api.EntryHandler, limit
 		JobName:    sc.JobName,
 		Inspector:  a.opts.Inspect,
 		// Entries leave the pipeline for a client or the dry-run printer,
-		// neither of which reads extracted values.
+		// neither of which reads extracted values or changes labels.
 		ExtractedUnread: true,
+		LabelsShared:    true,
 	})
 	if err != nil {
 		return nil, err

@@ -25,6 +25,8 @@ type Pipeline struct {
 	out      func(*Entry)
 	flushers []int
 	interval time.Duration
+	// copyLabels is false when the first stage makes label sets of its own.
+	copyLabels bool
 	// extracted is reused by Process for every entry that comes in without
 	// extracted values.
 	extracted map[string]any
@@ -49,6 +51,7 @@ func NewPipeline(items []any, opts Options) (*Pipeline, error) {
 		}
 		stageOpts := opts
 		stageOpts.ExtractedUnread = opts.ExtractedUnread && i == len(items)-1 && opts.Inspector == nil
+		stageOpts.LabelsShared = opts.LabelsShared && i == len(items)-1 && opts.Inspector == nil
 		st, err := newStage(name, body, stageOpts)
 		if err != nil {
 			return nil, fmt.Errorf("invalid %s stage config: %w", name, err)
@@ -65,6 +68,12 @@ func NewPipeline(items []any, opts Options) (*Pipeline, error) {
 		}
 		p.stages = append(p.stages, st)
 		p.names = append(p.names, name)
+	}
+	p.copyLabels = true
+	if len(p.stages) > 0 {
+		if m, ok := p.stages[0].(LabelSetMaker); ok && m.MakesLabelSets() {
+			p.copyLabels = false
+		}
 	}
 	p.nexts = make([]func(*Entry), len(p.stages))
 	for i := range p.stages {
@@ -155,7 +164,8 @@ func newStage(name string, body any, opts Options) (Stage, error) {
 
 // Process runs e through every stage and calls out for each entry that comes out
 // of the last one. Before the first stage, the entry gets its own copy of its labels
-// (stages change them in place) and, when it comes with no extracted values, the
+// (stages change them in place; not when the first stage makes label sets of its
+// own, see LabelSetMaker) and, when it comes with no extracted values, the
 // labels are copied into Extracted, as Promtail does, so that stages can use them
 // as sources (unless nothing reads them, see ExtractedReader).
 //
@@ -167,7 +177,9 @@ func (p *Pipeline) Process(e *Entry, out func(*Entry)) {
 		out(e)
 		return
 	}
-	e.Labels = e.Labels.Clone()
+	if p.copyLabels {
+		e.Labels = e.Labels.Clone()
+	}
 	if e.Extracted == nil {
 		if p.extracted == nil {
 			p.extracted = make(map[string]any, len(e.Labels)+8)

@@ -3,6 +3,7 @@ package stages
 import (
 	"io"
 	"maps"
+	"reflect"
 	"slices"
 	"testing"
 
@@ -25,6 +26,7 @@ func (passStage) Process(e *Entry, next func(*Entry)) { next(e) }
 
 func init() { Register("test_probe", func() Config { return &probeConfig{} }) }
 
+// ExtractedUnread and LabelsShared each reach the last stage only.
 func TestExtractedUnreadReachesOnlyTheLastStage(t *testing.T) {
 	probe := map[any]any{"test_probe": nil}
 	nested := map[any]any{"match": map[any]any{"selector": `{job=~".*"}`, "stages": []any{probe, probe}}}
@@ -43,15 +45,17 @@ func TestExtractedUnreadReachesOnlyTheLastStage(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			probed = nil
-			if _, err := NewPipeline(tt.items, tt.opts); err != nil {
+			opts := tt.opts
+			opts.LabelsShared = opts.ExtractedUnread
+			if _, err := NewPipeline(tt.items, opts); err != nil {
 				t.Fatal(err)
 			}
 			if len(probed) != len(tt.want) {
 				t.Fatalf("built %d probes, want %d", len(probed), len(tt.want))
 			}
 			for i, o := range probed {
-				if o.ExtractedUnread != tt.want[i] {
-					t.Errorf("probe %d: ExtractedUnread = %v, want %v", i, o.ExtractedUnread, tt.want[i])
+				if o.ExtractedUnread != tt.want[i] || o.LabelsShared != tt.want[i] {
+					t.Errorf("probe %d: ExtractedUnread = %v, LabelsShared = %v, want %v", i, o.ExtractedUnread, o.LabelsShared, tt.want[i])
 				}
 			}
 		})
@@ -116,6 +120,63 @@ func TestLabelsSeedExtractedOnlyForReaders(t *testing.T) {
 			delete(got, "written")
 			if keys := slices.Sorted(maps.Keys(got)); !slices.Equal(keys, tt.want) {
 				t.Errorf("labels in extracted = %v, want %v", keys, tt.want)
+			}
+		})
+	}
+}
+
+// setMakerStage makes a label set of its own for every entry and records the
+// set each entry arrived with.
+type setMakerStage struct{ arrived *[]model.LabelSet }
+
+func (setMakerStage) MakesLabelSets() bool { return true }
+
+func (s setMakerStage) Process(e *Entry, next func(*Entry)) {
+	*s.arrived = append(*s.arrived, e.Labels)
+	e.Labels = model.LabelSet{"made": "here"}
+	next(e)
+}
+
+type setMakerConfig struct{}
+
+var arrivedSets []model.LabelSet
+
+func (*setMakerConfig) NewStage(Options) (Stage, error) { return setMakerStage{&arrivedSets}, nil }
+
+func init() { Register("test_set_maker", func() Config { return &setMakerConfig{} }) }
+
+// A first stage that makes label sets gets the caller's set as it is; any
+// other first stage gets a copy it may change.
+func TestPipelineCopiesLabelsUnlessTheFirstStageMakesSets(t *testing.T) {
+	maker := map[any]any{"test_set_maker": nil}
+	probe := map[any]any{"test_probe": nil}
+	tests := []struct {
+		name  string
+		items []any
+		same  bool // the maker saw the caller's set itself
+	}{
+		{"maker first", []any{maker, probe}, true},
+		{"maker second", []any{probe, maker}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			arrivedSets = nil
+			p, err := NewPipeline(tt.items, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			in := model.LabelSet{"job": "app"}
+			var out model.LabelSet
+			p.Process(&Entry{Labels: in, Line: "x"}, func(e *Entry) { out = e.Labels })
+			if len(arrivedSets) != 1 {
+				t.Fatalf("the maker saw %d entries", len(arrivedSets))
+			}
+			same := reflect.ValueOf(arrivedSets[0]).Pointer() == reflect.ValueOf(in).Pointer()
+			if same != tt.same {
+				t.Errorf("the maker got the caller's set itself: %v, want %v", same, tt.same)
+			}
+			if !maps.Equal(in, model.LabelSet{"job": "app"}) || out["made"] != "here" {
+				t.Errorf("caller's set %v, out %v", in, out)
 			}
 		})
 	}

@@ -41,6 +41,15 @@ type ExtractedReader interface {
 	ExtractedKeys() (keys []string, all bool)
 }
 
+// LabelSetMaker is implemented by stages that never change the label set an
+// entry arrives with: every entry they pass on gets a label set they made,
+// its own or, under Options.LabelsShared, one they share between entries.
+// When a pipeline's first stage makes label sets, the pipeline does not copy
+// each entry's labels before it.
+type LabelSetMaker interface {
+	MakesLabelSets() bool
+}
+
 // Config is the decoded body of one pipeline_stages item. NewStage validates it
 // and builds the stage; everything that can be computed once (regexes, templates,
 // JMESPath expressions) is computed there, never per entry.
@@ -66,4 +75,11 @@ type Options struct {
 	// to its last stage; a nested pipeline's last stage gets it only when the
 	// stage holding the nested pipeline got it.
 	ExtractedUnread bool
+	// LabelsShared tells a stage that the label sets of the entries it passes
+	// on are only read from then on, never changed: it is the last stage of
+	// a pipeline whose consumer reads labels and nothing else (the agent's
+	// clients and its dry-run printer, outside -inspect). The stage may then
+	// give many entries one label set that it keeps (see LabelSetMaker).
+	// NewPipeline passes it as it passes ExtractedUnread.
+	LabelsShared bool
 }

@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"maps"
 	"slices"
+	"strings"
 	"unsafe"
+
+	"github.com/prometheus/common/model"
 
 	"github.com/promtail-osquery/promtail-osquery/internal/jsonscan"
 	"github.com/promtail-osquery/promtail-osquery/stages"
@@ -53,11 +57,76 @@ func (s *Stage) processEvent(e *stages.Entry, text string, next func(*stages.Ent
 		return false
 	}
 	s.ctr.record(formatEvent)
-	s.eventLabels(ev)
+	clean := s.eventLabels(ev)
 	s.recTime, s.recTimeOK = s.timeFrom(ev.calendarTime, ev.unixTime, ev.hasUnix)
-	s.emit(e, nil, formatEvent, nil, ev.action, text)
+	e.Labels = s.eventLabelSet(e.Labels, ev.action, clean)
+	s.finish(e, nil, formatEvent, nil, ev.action, text)
 	next(e)
 	return true
+}
+
+// labelSets keeps, under stages.Options.LabelsShared, the label set of every
+// kind of event line by what it is made of: the labels the line arrived
+// with, the texts of the record labels (the memo key) and the action. Lines
+// from a few hosts and queries then share a few sets instead of each
+// getting a new map, and a client finds a stream by the set itself. Only
+// sets made without a value dropped or cut are kept, so that such drops are
+// counted on every line. Bounded like the interner.
+type labelSets struct {
+	shared bool
+	m      map[string]model.LabelSet
+	key    []byte
+	pairs  []labelPair
+}
+
+// eventLabelSet returns the label set of a scanned event line: the labels
+// in, which it never writes into, with the record's labels and the action
+// over them. clean tells that s.recLabels were made without a drop or a cut.
+func (s *Stage) eventLabelSet(in model.LabelSet, act []byte, clean bool) model.LabelSet {
+	build := func() model.LabelSet {
+		ls := make(model.LabelSet, len(in)+len(s.recLabels)+1)
+		maps.Copy(ls, in)
+		s.writeLabels(ls, nil, act)
+		return ls
+	}
+	if !s.sets.shared {
+		return build()
+	}
+	key := s.setKey(in, act)
+	if ls, ok := s.sets.m[string(key)]; ok {
+		return ls
+	}
+	changes := s.ctr.changes
+	ls := build()
+	if clean && s.ctr.changes == changes {
+		if s.sets.m == nil || len(s.sets.m) >= maxInterned {
+			s.sets.m = make(map[string]model.LabelSet, 64)
+		}
+		s.sets.m[string(key)] = ls
+	}
+	return ls
+}
+
+// setKey is the memo key of the line's record labels (memoKey, just built)
+// followed by the action and the labels the line arrived with, by name.
+func (s *Stage) setKey(in model.LabelSet, act []byte) []byte {
+	text := func(k []byte, b string) []byte {
+		k = binary.AppendUvarint(k, uint64(len(b)))
+		return append(k, b...)
+	}
+	k := append(s.sets.key[:0], s.memo.key...)
+	k = text(k, string(act))
+	pairs := s.sets.pairs[:0]
+	for n, v := range in {
+		pairs = append(pairs, labelPair{name: n, value: string(v)})
+	}
+	slices.SortFunc(pairs, func(a, b labelPair) int { return strings.Compare(string(a.name), string(b.name)) })
+	for _, p := range pairs {
+		k = text(k, string(p.name))
+		k = text(k, p.value)
+	}
+	s.sets.pairs, s.sets.key = pairs, k
+	return k
 }
 
 // labelMemo remembers the record labels of recent event lines by the texts
@@ -110,23 +179,25 @@ func (s *Stage) promoted(key []byte) bool {
 	return s.decorationsAll || s.decorationNames[string(key)]
 }
 
-// eventLabels sets s.recLabels for a scanned event line.
-func (s *Stage) eventLabels(ev *eventText) {
+// eventLabels sets s.recLabels for a scanned event line and tells whether
+// they were made without a value dropped or cut.
+func (s *Stage) eventLabels(ev *eventText) bool {
 	key := s.memoKey(ev)
 	if labels, ok := s.memo.m[string(key)]; ok {
 		s.recLabels = append(s.recLabels[:0], labels...)
-		return
+		return true
 	}
 	changes := s.ctr.changes
 	s.recLabels = s.recLabels[:0]
 	s.makeEventLabels(ev)
 	if s.ctr.changes != changes {
-		return
+		return false
 	}
 	if s.memo.m == nil || len(s.memo.m) >= maxInterned {
 		s.memo.m = make(map[string][]labelPair, 64)
 	}
 	s.memo.m[string(key)] = slices.Clone(s.recLabels)
+	return true
 }
 
 // makeEventLabels is recordLabels for a scanned event line, in the same

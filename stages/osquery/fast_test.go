@@ -2,6 +2,7 @@ package osquery
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"reflect"
 	"strings"
@@ -188,40 +189,89 @@ func gatherText(t *testing.T, reg *prometheus.Registry) string {
 // An event line whose label values were all seen before costs the stage no
 // allocation, on the fast path and the full parse alike, even when a
 // decoration that is not a label (uptime here) changes on every line.
+// Per line, the fast path allocates nothing when its label sets may be
+// shared (the agent's case), one label set otherwise; the full parse copies
+// the labels the entry arrived with. None of them writes into those.
 func TestFastPathAllocatesNothingForKnownLabels(t *testing.T) {
-	for _, fast := range []bool{true, false} {
-		t.Run(fmt.Sprintf("fast=%v", fast), func(t *testing.T) { testNoAllocs(t, fast) })
+	tests := []struct {
+		name         string
+		fast, shared bool
+		allocs       float64
+	}{
+		{"fast path, shared sets", true, true, 0},
+		{"fast path, a set per line", true, false, 2},
+		{"full parse", false, true, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			cfg.Extract = Selection{Mode: SelectNone}
+			cfg.Decorations = Selection{Names: []string{"hostname"}}
+			h := newStageHarness(t, cfg)
+			h.stage.fast = tt.fast
+			h.stage.sets.shared = tt.shared
+			lines := make([]string, 1000)
+			for i := range lines {
+				lines[i] = fmt.Sprintf(`{"name":"q%d","hostIdentifier":"web-%d","calendarTime":"Sun Nov  1 00:00:%02d 2026 UTC","unixTime":%d,"decorations":{"hostname":"web-%d","uptime":"%d"},"columns":{"a":"b"},"action":"added"}`,
+					i%3, i%2, i%60, 1793491200+i, i%2, 100000+i)
+			}
+			in := model.LabelSet{"job": "osquery"}
+			var e stages.Entry
+			i := 0
+			next := func(*stages.Entry) {}
+			run := func() {
+				e = stages.Entry{Labels: in, Line: lines[i%len(lines)]}
+				i++
+				h.stage.Process(&e, next)
+			}
+			for range 10 {
+				run()
+			}
+			// The allocation bound is a ceiling: Go's maps take one
+			// allocation for a small map and one for its table.
+			if allocs := testing.AllocsPerRun(500, run); allocs > tt.allocs {
+				t.Errorf("%v allocations per line, want at most %v", allocs, tt.allocs)
+			}
+			if e.Labels["hostname"] == "" || e.Labels["host"] == "" || e.Labels["job"] != "osquery" {
+				t.Errorf("labels %v", e.Labels)
+			}
+			if len(in) != 1 {
+				t.Errorf("the stage wrote into the labels the entry arrived with: %v", in)
+			}
+		})
 	}
 }
 
-func testNoAllocs(t *testing.T, fast bool) {
-	cfg := DefaultConfig()
-	cfg.Extract = Selection{Mode: SelectNone}
-	cfg.Decorations = Selection{Names: []string{"hostname"}}
-	h := newStageHarness(t, cfg)
-	h.stage.fast = fast
-	lines := make([]string, 1000)
-	for i := range lines {
-		lines[i] = fmt.Sprintf(`{"name":"q%d","hostIdentifier":"web-%d","calendarTime":"Sun Nov  1 00:00:%02d 2026 UTC","unixTime":%d,"decorations":{"hostname":"web-%d","uptime":"%d"},"columns":{"a":"b"},"action":"added"}`,
-			i%3, i%2, i%60, 1793491200+i, i%2, 100000+i)
+// Under LabelsShared, lines of one kind get one label set, lines of another
+// kind another, and a set never changes once handed on.
+func TestFastPathSharesLabelSets(t *testing.T) {
+	// As the agent builds the last stage of a job.
+	st, err := DefaultConfig().NewStage(stages.Options{Registerer: prometheus.NewRegistry(), ExtractedUnread: true, LabelsShared: true})
+	if err != nil {
+		t.Fatal(err)
 	}
-	e := stages.Entry{Labels: model.LabelSet{}}
-	i := 0
-	next := func(*stages.Entry) {}
-	run := func() {
-		clear(e.Labels)
-		e.Line = lines[i%len(lines)]
-		i++
-		h.stage.Process(&e, next)
+	in := model.LabelSet{"job": "osquery"}
+	line := func(host, action string) string {
+		return fmt.Sprintf(`{"name":"q","hostIdentifier":%q,"calendarTime":"Sun Nov  1 00:00:00 2026 UTC","unixTime":1793491200,"decorations":{"hostname":%q},"columns":{"a":"b"},"action":%q}`, host, host, action)
 	}
-	for range 10 {
-		run()
+	var got []model.LabelSet
+	for _, l := range []string{line("a", "added"), line("a", "added"), line("b", "added"), line("a", "removed"), line("a", "added")} {
+		e := stages.Entry{Labels: in, Line: l}
+		st.Process(&e, func(o *stages.Entry) { got = append(got, o.Labels) })
 	}
-	if allocs := testing.AllocsPerRun(500, run); allocs != 0 {
-		t.Fatalf("%v allocations per line", allocs)
+	same := func(a, b model.LabelSet) bool { return reflect.ValueOf(a).Pointer() == reflect.ValueOf(b).Pointer() }
+	if !same(got[0], got[1]) || !same(got[0], got[4]) {
+		t.Errorf("lines of one kind got different sets: %v %v %v", got[0], got[1], got[4])
 	}
-	if e.Labels["hostname"] == "" || e.Labels["host"] == "" {
-		t.Fatalf("labels %v", e.Labels)
+	if same(got[0], got[2]) || same(got[0], got[3]) || same(got[2], got[3]) {
+		t.Errorf("lines of different kinds share a set: %v %v %v", got[0], got[2], got[3])
+	}
+	want := model.LabelSet{"job": "osquery", "name": "q", "host": "a", "hostname": "a", "action": "added"}
+	if !maps.Equal(got[4], want) {
+		t.Errorf("shared set = %v, want %v", got[4], want)
+	}
+	if got[3]["action"] != "removed" || got[2]["host"] != "b" {
+		t.Errorf("sets %v, %v", got[2], got[3])
 	}
 }
 

@@ -51,6 +51,7 @@ type Stage struct {
 	fast   bool      // event lines may take the fast path (fast.go)
 	ev     eventText // the fast path's record
 	memo   labelMemo
+	sets   labelSets // under LabelsShared, the fast path's label sets
 	parser fastjson.Parser
 	rec    record // the line's record (or a TLS body)
 	item   record // a record inside a TLS body
@@ -191,16 +192,24 @@ func (s *Stage) ExtractedKeys() ([]string, bool) {
 	return []string{s.source}, false
 }
 
+// MakesLabelSets implements stages.LabelSetMaker: the fast path makes (or
+// shares) each entry's label set, and the other paths copy the set an entry
+// arrives with before they write into it.
+func (s *Stage) MakesLabelSets() bool { return true }
+
 // Process turns one line into zero, one or many entries.
 func (s *Stage) Process(e *stages.Entry, next func(*stages.Entry)) {
-	text := e.Line
+	text, ok := e.Line, true
 	if s.source != "" {
-		v, ok := e.Extracted[s.source].(string)
-		if !ok {
-			s.malformed(e, next, failSourceMissing)
-			return
-		}
-		text = v
+		text, ok = e.Extracted[s.source].(string)
+	}
+	if ok && s.fast && s.processEvent(e, text, next) {
+		return
+	}
+	e.Labels = e.Labels.Clone()
+	if !ok {
+		s.malformed(e, next, failSourceMissing)
+		return
 	}
 	if !looksLikeJSON(text) {
 		if g, ok := parseGlog(text); ok {
@@ -208,9 +217,6 @@ func (s *Stage) Process(e *stages.Entry, next func(*stages.Entry)) {
 			return
 		}
 		s.malformed(e, next, failNotJSON)
-		return
-	}
-	if s.fast && s.processEvent(e, text, next) {
 		return
 	}
 	v, err := s.parser.Parse(text)
@@ -396,16 +402,26 @@ func (s *Stage) emit(out *stages.Entry, r *record, f format, cols *fastjson.Obje
 	if out.Labels == nil {
 		out.Labels = make(model.LabelSet, len(s.recLabels)+2)
 	}
-	// Later labels win: columns, then decorations, then the record's own.
+	s.writeLabels(out.Labels, cols, act)
+	s.finish(out, r, f, cols, act, line)
+}
+
+// writeLabels writes the labels of one row into ls. Later labels win:
+// columns, then decorations, then the record's own.
+func (s *Stage) writeLabels(ls model.LabelSet, cols *fastjson.Object, act []byte) {
 	if cols != nil {
-		s.columnLabelsFor(out.Labels, cols)
+		s.columnLabelsFor(ls, cols)
 	}
 	for _, l := range s.recLabels {
-		out.Labels[l.name] = model.LabelValue(l.value)
+		ls[l.name] = model.LabelValue(l.value)
 	}
 	if s.labelAction && len(act) > 0 {
-		s.setLabel(out.Labels, "action", s.intern.get(act), nil, "")
+		s.setLabel(ls, "action", s.intern.get(act), nil, "")
 	}
+}
+
+// finish fills out with everything of one row but its labels.
+func (s *Stage) finish(out *stages.Entry, r *record, f format, cols *fastjson.Object, act []byte, line string) {
 	switch {
 	case s.extractAll:
 		s.flat = s.flat[:s.recFlat]
