@@ -2,6 +2,7 @@ package client
 
 import (
 	"time"
+	"unsafe"
 
 	"github.com/grafana/loki/pkg/push"
 	"github.com/prometheus/common/model"
@@ -107,6 +108,7 @@ func (s *stream) appendEntry(pool *chunkPool, ts time.Time, line string, metadat
 type batch struct {
 	streams []*stream          // active ones, in the order they are sent in
 	index   map[uint64]*stream // active and recently active, by fingerprint
+	sets    setIndex           // active ones, by label sets shared between entries
 	// bytes is Promtail's batch size: line bytes plus structured metadata
 	// bytes, not the encoded size, so batchsize means the same as there.
 	bytes     int
@@ -199,6 +201,61 @@ func (b *batch) reset(pool *chunkPool) {
 	}
 	clear(b.streams)
 	b.streams = b.streams[:0]
+	b.sets.forget()
 	b.bytes = 0
 	b.entries = 0
+}
+
+// setIndex finds the stream of an entry by its label set itself, when a
+// stage hands one set to many entries (stages.LabelSetMaker under
+// LabelsShared): one lookup by the map's address instead of walking,
+// hashing and comparing its labels. A set is indexed the second time it is
+// seen, so that sets made for one entry (most stages copy the labels of each)
+// are not kept; seen holds addresses only, and a stale one matching a new
+// map just indexes that map, whose stream was found by its labels. An
+// indexed set is kept referenced, so its address cannot be reused while it
+// is in the index, and sets must not change once handed on (stages.Entry).
+type setIndex struct {
+	streams map[uintptr]setStream
+	seen    [1024]uintptr
+}
+
+type setStream struct {
+	labels model.LabelSet
+	stream *stream
+}
+
+func setAddress(ls model.LabelSet) uintptr {
+	return *(*uintptr)(unsafe.Pointer(&ls))
+}
+
+// find returns the active stream indexed for ls, or nil.
+func (x *setIndex) find(ls model.LabelSet) *stream {
+	if len(x.streams) == 0 {
+		return nil
+	}
+	return x.streams[setAddress(ls)].stream
+}
+
+// note records that ls belongs to the active stream s.
+func (x *setIndex) note(ls model.LabelSet, s *stream) {
+	addr := setAddress(ls)
+	if addr == 0 {
+		return
+	}
+	slot := &x.seen[(uint64(addr)*0x9e3779b97f4a7c15)>>54]
+	if *slot != addr {
+		*slot = addr
+		return
+	}
+	if x.streams == nil {
+		x.streams = make(map[uintptr]setStream)
+	}
+	x.streams[addr] = setStream{labels: ls, stream: s}
+}
+
+// forget empties the index when the batch is sent: its streams are no
+// longer active.
+func (x *setIndex) forget() {
+	clear(x.streams)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/golang/snappy"
 	"github.com/grafana/loki/pkg/push"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/model"
 
 	"github.com/promtail-osquery/promtail-osquery/internal/config"
 	"github.com/promtail-osquery/promtail-osquery/stages"
@@ -171,5 +172,49 @@ func TestBodiesIntactWhenServerAnswersEarly(t *testing.T) {
 	defer mu.Unlock()
 	if !slices.Equal(got, want) {
 		t.Errorf("got %d lines, want %d, in order", len(got), len(want))
+	}
+}
+
+// A label set handed to many entries is found by its address from its second
+// entry on, and only while its stream is in the pending batch; label sets of
+// one entry each are never kept; maps equal in content share the stream.
+func TestSharedLabelSetsIndexed(t *testing.T) {
+	c := idleClient(t, Options{})
+	b := &c.tenantOf(nil).batch
+	shared := model.LabelSet{"job": "a"}
+	add := func(ls model.LabelSet) {
+		e := stages.Entry{Labels: ls, Timestamp: time.Unix(1700000000, 0), Line: "line"}
+		c.add(&e)
+	}
+
+	add(shared)
+	if b.sets.find(shared) != nil {
+		t.Fatal("a set seen once is indexed")
+	}
+	add(shared)
+	s := b.sets.find(shared)
+	if s == nil || s.labels["job"] != "a" {
+		t.Fatalf("a set seen twice is not indexed: %v", s)
+	}
+	// Kept alive, so that no copy can take the address of another.
+	copies := make([]model.LabelSet, 100)
+	for i := range copies {
+		copies[i] = model.LabelSet{"job": "a"}
+		add(copies[i])
+	}
+	if len(b.streams) != 1 || len(b.sets.streams) != 1 {
+		t.Errorf("%d streams, %d indexed sets, want 1 and 1: copies of a set are not kept", len(b.streams), len(b.sets.streams))
+	}
+	if b.streams[0] != s || b.entries != 102 {
+		t.Errorf("copies of the set went to another stream, or entries were lost (%d)", b.entries)
+	}
+
+	sendBatch(c, c.tenantOf(nil))
+	if b.sets.find(shared) != nil {
+		t.Error("the index outlived the batch its streams were active in")
+	}
+	add(shared)
+	if len(b.streams) != 1 || !b.streams[0].active || b.streams[0] != s {
+		t.Error("after the batch was sent, the set's stream was not found again by its labels")
 	}
 }

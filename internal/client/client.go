@@ -317,24 +317,28 @@ func (c *client) add(e *stages.Entry) {
 		c.send(t)
 	}
 
-	c.pairs = streamPairs(c.pairs[:0], e.Labels, c.externalPairs)
-	fp := fingerprint(c.pairs)
-	s := b.find(fp, c.pairs)
-	if s == nil || !s.active {
-		if c.opts.MaxStreams > 0 && len(b.streams) >= c.opts.MaxStreams {
-			t.metrics.drop(reasonStreamLimited, 1, len(e.Line))
-			if n, ok := c.streamLimitLog.allow(); ok {
-				c.logger.Warn("dropping entry: batch holds max_streams streams already",
-					"max_streams", c.opts.MaxStreams, "tenant", t.id, "suppressed", n)
+	s := b.sets.find(e.Labels)
+	if s == nil {
+		c.pairs = streamPairs(c.pairs[:0], e.Labels, c.externalPairs)
+		fp := fingerprint(c.pairs)
+		s = b.find(fp, c.pairs)
+		if s == nil || !s.active {
+			if c.opts.MaxStreams > 0 && len(b.streams) >= c.opts.MaxStreams {
+				t.metrics.drop(reasonStreamLimited, 1, len(e.Line))
+				if n, ok := c.streamLimitLog.allow(); ok {
+					c.logger.Warn("dropping entry: batch holds max_streams streams already",
+						"max_streams", c.opts.MaxStreams, "tenant", t.id, "suppressed", n)
+				}
+				e.Ack.Release(1)
+				return
 			}
-			e.Ack.Release(1)
-			return
+			if s == nil {
+				s = c.newStream(c.pairs)
+				b.addStream(fp, s)
+			}
+			b.activate(s)
 		}
-		if s == nil {
-			s = c.newStream(c.pairs)
-			b.addStream(fp, s)
-		}
-		b.activate(s)
+		b.sets.note(e.Labels, s)
 	}
 	if b.entries == 0 {
 		b.createdAt = time.Now()
