@@ -16,8 +16,11 @@ import (
 
 // Entry is one log line on its way through a pipeline.
 //
-// Labels becomes the Loki stream. Extracted holds values parsed from the line for
-// later stages; it never leaves the pipeline. StructuredMetadata travels to Loki
+// Labels becomes the Loki stream. A label set handed to a pipeline or out of
+// one must not change afterwards: targets hand one set to all the lines of a
+// file, stages may share one between entries (Options.LabelsShared), and the
+// clients find a stream by the set's address. Extracted holds values parsed
+// from the line for later stages; it never leaves the pipeline. StructuredMetadata travels to Loki
 // with the line without creating a stream. Ack, when set, is how the source
 // learns that the entry is safe; a stage that keeps an entry past Process holds
 // a reference to it (see Ack).

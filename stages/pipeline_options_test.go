@@ -43,22 +43,31 @@ func TestExtractedUnreadReachesOnlyTheLastStage(t *testing.T) {
 		{"nested pipeline before another stage", []any{nested, probe}, Options{ExtractedUnread: true}, []bool{false, false, true}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			probed = nil
-			opts := tt.opts
-			opts.LabelsShared = opts.ExtractedUnread
-			if _, err := NewPipeline(tt.items, opts); err != nil {
-				t.Fatal(err)
-			}
-			if len(probed) != len(tt.want) {
-				t.Fatalf("built %d probes, want %d", len(probed), len(tt.want))
-			}
-			for i, o := range probed {
-				if o.ExtractedUnread != tt.want[i] || o.LabelsShared != tt.want[i] {
-					t.Errorf("probe %d: ExtractedUnread = %v, LabelsShared = %v, want %v", i, o.ExtractedUnread, o.LabelsShared, tt.want[i])
+		// Each option on its own: the other must stay off everywhere.
+		for _, option := range []string{"ExtractedUnread", "LabelsShared"} {
+			t.Run(option+"/"+tt.name, func(t *testing.T) {
+				probed = nil
+				opts := tt.opts
+				if option == "LabelsShared" {
+					opts.ExtractedUnread, opts.LabelsShared = false, tt.opts.ExtractedUnread
 				}
-			}
-		})
+				if _, err := NewPipeline(tt.items, opts); err != nil {
+					t.Fatal(err)
+				}
+				if len(probed) != len(tt.want) {
+					t.Fatalf("built %d probes, want %d", len(probed), len(tt.want))
+				}
+				for i, o := range probed {
+					got, other := o.ExtractedUnread, o.LabelsShared
+					if option == "LabelsShared" {
+						got, other = other, got
+					}
+					if got != tt.want[i] || other {
+						t.Errorf("probe %d: %s = %v, want %v; the other option %v", i, option, got, tt.want[i], other)
+					}
+				}
+			})
+		}
 	}
 }
 

@@ -42,11 +42,15 @@ type ExtractedReader interface {
 }
 
 // LabelSetMaker is implemented by stages that never change the label set an
-// entry arrives with: every entry they pass on gets a label set they made,
-// its own or, under Options.LabelsShared, one they share between entries.
-// When a pipeline's first stage makes label sets, the pipeline does not copy
-// each entry's labels before it.
+// entry arrives with and never pass it on, even unchanged: every entry they
+// pass on gets a label set they made, its own or, under Options.LabelsShared,
+// one they share between entries. When a pipeline's first stage makes label
+// sets (NewPipeline asks once), the pipeline does not copy each entry's
+// labels before it, so that stage is handed the caller's own set: often a
+// target's, shared by all its lines and read by other goroutines.
 type LabelSetMaker interface {
+	// MakesLabelSets reports whether the stage keeps to the above; false is
+	// the same as not implementing the interface.
 	MakesLabelSets() bool
 }
 
@@ -75,11 +79,12 @@ type Options struct {
 	// to its last stage; a nested pipeline's last stage gets it only when the
 	// stage holding the nested pipeline got it.
 	ExtractedUnread bool
-	// LabelsShared tells a stage that the label sets of the entries it passes
-	// on are only read from then on, never changed: it is the last stage of
-	// a pipeline whose consumer reads labels and nothing else (the agent's
-	// clients and its dry-run printer, outside -inspect). The stage may then
-	// give many entries one label set that it keeps (see LabelSetMaker).
-	// NewPipeline passes it as it passes ExtractedUnread.
+	// LabelsShared tells a stage that nothing after it changes the labels of
+	// the entries it passes on: it is the last stage of a pipeline whose
+	// consumer only reads them (the agent's clients and its dry-run printer,
+	// outside -inspect). The stage may then give many entries one label set
+	// that it keeps, fully built before it first hands it on and never
+	// written afterwards (see LabelSetMaker). NewPipeline passes it as it
+	// passes ExtractedUnread.
 	LabelsShared bool
 }

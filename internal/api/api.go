@@ -5,7 +5,9 @@ package api
 import "github.com/promtail-osquery/promtail-osquery/stages"
 
 // EntryHandler receives entries. Handle may block: that is how a slow consumer
-// pushes back on the reader instead of the agent buffering without bound.
+// pushes back on the reader instead of the agent buffering without bound. The
+// entry's label set is the handler's to read, never to change, and its
+// caller must not change it afterwards either (see stages.Entry).
 type EntryHandler interface {
 	Handle(e stages.Entry)
 }

@@ -57,9 +57,8 @@ func (s *Stage) processEvent(e *stages.Entry, text string, next func(*stages.Ent
 		return false
 	}
 	s.ctr.record(formatEvent)
-	clean := s.eventLabels(ev)
+	e.Labels = s.eventLabelSet(ev, e.Labels)
 	s.recTime, s.recTimeOK = s.timeFrom(ev.calendarTime, ev.unixTime, ev.hasUnix)
-	e.Labels = s.eventLabelSet(e.Labels, ev.action, clean)
 	s.finish(e, nil, formatEvent, nil, ev.action, text)
 	next(e)
 	return true
@@ -81,22 +80,24 @@ type labelSets struct {
 
 // eventLabelSet returns the label set of a scanned event line: the labels
 // in, which it never writes into, with the record's labels and the action
-// over them. clean tells that s.recLabels were made without a drop or a cut.
-func (s *Stage) eventLabelSet(in model.LabelSet, act []byte, clean bool) model.LabelSet {
+// over them. A shared set found by its key needs no record labels at all.
+func (s *Stage) eventLabelSet(ev *eventText, in model.LabelSet) model.LabelSet {
 	build := func() model.LabelSet {
 		ls := make(model.LabelSet, len(in)+len(s.recLabels)+1)
 		maps.Copy(ls, in)
-		s.writeLabels(ls, nil, act)
+		s.writeLabels(ls, nil, ev.action)
 		return ls
 	}
 	if !s.sets.shared {
+		s.eventLabels(ev)
 		return build()
 	}
-	key := s.setKey(in, act)
+	key := s.setKey(ev, in)
 	if ls, ok := s.sets.m[string(key)]; ok {
 		return ls
 	}
 	changes := s.ctr.changes
+	clean := s.eventLabels(ev)
 	ls := build()
 	if clean && s.ctr.changes == changes {
 		if s.sets.m == nil || len(s.sets.m) >= maxInterned {
@@ -107,15 +108,15 @@ func (s *Stage) eventLabelSet(in model.LabelSet, act []byte, clean bool) model.L
 	return ls
 }
 
-// setKey is the memo key of the line's record labels (memoKey, just built)
-// followed by the action and the labels the line arrived with, by name.
-func (s *Stage) setKey(in model.LabelSet, act []byte) []byte {
+// setKey is the memo key of the line's record labels followed by the action
+// and the labels the line arrived with, by name.
+func (s *Stage) setKey(ev *eventText, in model.LabelSet) []byte {
 	text := func(k []byte, b string) []byte {
 		k = binary.AppendUvarint(k, uint64(len(b)))
 		return append(k, b...)
 	}
-	k := append(s.sets.key[:0], s.memo.key...)
-	k = text(k, string(act))
+	k := append(s.sets.key[:0], s.memoKey(ev)...)
+	k = text(k, string(ev.action))
 	pairs := s.sets.pairs[:0]
 	for n, v := range in {
 		pairs = append(pairs, labelPair{name: n, value: string(v)})

@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/model"
+	"gopkg.in/yaml.v2"
 
 	"github.com/promtail-osquery/promtail-osquery/stages"
 )
@@ -120,10 +121,9 @@ func TestFastPathMatchesFullParse(t *testing.T) {
 	// Twice: the second time, labels come from the memo.
 	lines = append(lines, lines...)
 	for i, cfg := range fastConfigs() {
-		fast, full := newStageHarness(t, cfg), newStageHarness(t, cfg)
-		full.stage.fast = false
-		for _, line := range lines {
-			compareFastFull(t, fast, full, line)
+		fast, full := newFastFull(t, cfg)
+		for j, line := range lines {
+			compareFastFull(t, fast, full, line, arrivingLabels[j%len(arrivingLabels)])
 		}
 		if t.Failed() {
 			t.Fatalf("config %d differs", i)
@@ -140,17 +140,38 @@ func FuzzFastPath(f *testing.F) {
 	cfgs := fastConfigs()
 	f.Fuzz(func(t *testing.T, line string) {
 		for _, cfg := range cfgs {
-			fast, full := newStageHarness(t, cfg), newStageHarness(t, cfg)
-			full.stage.fast = false
-			compareFastFull(t, fast, full, line)
-			compareFastFull(t, fast, full, line) // from the memo
+			fast, full := newFastFull(t, cfg)
+			for _, in := range arrivingLabels {
+				compareFastFull(t, fast, full, line, in)
+				compareFastFull(t, fast, full, line, in) // from the memos
+			}
 		}
 	})
 }
 
-func compareFastFull(t *testing.T, fast, full *harness, line string) {
+// arrivingLabels are the label sets lines arrive with in the comparisons:
+// the fast path keeps its shared sets by them too.
+var arrivingLabels = []model.LabelSet{{"job": "osquery"}, {"job": "osquery", "filename": "/var/log/osquery/osqueryd.results.log"}}
+
+// newFastFull returns two stages built from cfg: one taking the fast path
+// with its label sets shared, as in the agent, and one always parsing fully.
+func newFastFull(t *testing.T, cfg *Config) (fast, full *harness) {
+	fast, full = newStageHarness(t, cfg), newStageHarness(t, cfg)
+	fast.stage.sets.shared = true
+	full.stage.fast = false
+	return fast, full
+}
+
+func compareFastFull(t *testing.T, fast, full *harness, line string, in model.LabelSet) {
 	t.Helper()
-	got, want := fast.run(line), full.run(line)
+	before := maps.Clone(in)
+	entry := func() stages.Entry {
+		return stages.Entry{Labels: in, Extracted: map[string]any{"job": "osquery"}, Timestamp: readTime, Line: line}
+	}
+	got, want := fast.runEntry(entry()), full.runEntry(entry())
+	if !maps.Equal(in, before) {
+		t.Errorf("%q: the labels the line arrived with changed from %v to %v", line, before, in)
+	}
 	if len(got) != len(want) {
 		t.Errorf("%q: %d entries on the fast path, %d on the full parse", line, len(got), len(want))
 		return
@@ -186,12 +207,11 @@ func gatherText(t *testing.T, reg *prometheus.Registry) string {
 	return b.String()
 }
 
-// An event line whose label values were all seen before costs the stage no
-// allocation, on the fast path and the full parse alike, even when a
-// decoration that is not a label (uptime here) changes on every line.
 // Per line, the fast path allocates nothing when its label sets may be
-// shared (the agent's case), one label set otherwise; the full parse copies
-// the labels the entry arrived with. None of them writes into those.
+// shared (the agent's case), even when a decoration that is not a label
+// (uptime here) changes on every line, and one label set otherwise; the full
+// parse copies the labels the entry arrived with. None of them writes into
+// those.
 func TestFastPathAllocatesNothingForKnownLabels(t *testing.T) {
 	tests := []struct {
 		name         string
@@ -243,35 +263,68 @@ func TestFastPathAllocatesNothingForKnownLabels(t *testing.T) {
 }
 
 // Under LabelsShared, lines of one kind get one label set, lines of another
-// kind another, and a set never changes once handed on.
+// kind (host, action, arriving labels) another, and a set holding a cut
+// value is made anew for every line, so that every cut is counted.
 func TestFastPathSharesLabelSets(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MaxLabelValueLength = 8
 	// As the agent builds the last stage of a job.
-	st, err := DefaultConfig().NewStage(stages.Options{Registerer: prometheus.NewRegistry(), ExtractedUnread: true, LabelsShared: true})
+	reg := prometheus.NewRegistry()
+	st, err := cfg.NewStage(stages.Options{Registerer: reg, ExtractedUnread: true, LabelsShared: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := model.LabelSet{"job": "osquery"}
+	job := model.LabelSet{"job": "osquery"}
+	other := model.LabelSet{"job": "osquery", "filename": "b.log"}
 	line := func(host, action string) string {
-		return fmt.Sprintf(`{"name":"q","hostIdentifier":%q,"calendarTime":"Sun Nov  1 00:00:00 2026 UTC","unixTime":1793491200,"decorations":{"hostname":%q},"columns":{"a":"b"},"action":%q}`, host, host, action)
+		return fmt.Sprintf(`{"name":"q","hostIdentifier":%q,"calendarTime":"Sun Nov  1 00:00:00 2026 UTC","unixTime":1793491200,"decorations":{"hostname":"h"},"columns":{"a":"b"},"action":%q}`, host, action)
+	}
+	inputs := []struct {
+		in   model.LabelSet
+		line string
+	}{
+		{job, line("a", "added")},                     // 0
+		{job, line("a", "added")},                     // 1: as 0
+		{job, line("b", "added")},                     // 2: another host
+		{job, line("a", "removed")},                   // 3: another action
+		{other, line("a", "added")},                   // 4: other arriving labels
+		{job, line("a", "added")},                     // 5: as 0
+		{job, line("a-very-long-host-name", "added")}, // 6: host cut
+		{job, line("a-very-long-host-name", "added")}, // 7: as 6, cut again
 	}
 	var got []model.LabelSet
-	for _, l := range []string{line("a", "added"), line("a", "added"), line("b", "added"), line("a", "removed"), line("a", "added")} {
-		e := stages.Entry{Labels: in, Line: l}
+	for _, in := range inputs {
+		e := stages.Entry{Labels: in.in, Line: in.line}
 		st.Process(&e, func(o *stages.Entry) { got = append(got, o.Labels) })
 	}
-	same := func(a, b model.LabelSet) bool { return reflect.ValueOf(a).Pointer() == reflect.ValueOf(b).Pointer() }
-	if !same(got[0], got[1]) || !same(got[0], got[4]) {
-		t.Errorf("lines of one kind got different sets: %v %v %v", got[0], got[1], got[4])
+	same := func(i, j int) bool { return reflect.ValueOf(got[i]).Pointer() == reflect.ValueOf(got[j]).Pointer() }
+	for _, p := range [][2]int{{0, 1}, {0, 5}} {
+		if !same(p[0], p[1]) {
+			t.Errorf("lines %d and %d are of one kind but got different sets", p[0], p[1])
+		}
 	}
-	if same(got[0], got[2]) || same(got[0], got[3]) || same(got[2], got[3]) {
-		t.Errorf("lines of different kinds share a set: %v %v %v", got[0], got[2], got[3])
+	for _, p := range [][2]int{{0, 2}, {0, 3}, {0, 4}, {2, 3}, {6, 7}} {
+		if same(p[0], p[1]) {
+			t.Errorf("lines %d and %d share a set: %v", p[0], p[1], got[p[0]])
+		}
 	}
-	want := model.LabelSet{"job": "osquery", "name": "q", "host": "a", "hostname": "a", "action": "added"}
-	if !maps.Equal(got[4], want) {
-		t.Errorf("shared set = %v, want %v", got[4], want)
+	want := []model.LabelSet{
+		0: {"job": "osquery", "name": "q", "host": "a", "hostname": "h", "action": "added"},
+		3: {"job": "osquery", "name": "q", "host": "a", "hostname": "h", "action": "removed"},
+		4: {"job": "osquery", "filename": "b.log", "name": "q", "host": "a", "hostname": "h", "action": "added"},
+		7: {"job": "osquery", "name": "q", "host": "a-very-l", "hostname": "h", "action": "added"},
 	}
-	if got[3]["action"] != "removed" || got[2]["host"] != "b" {
-		t.Errorf("sets %v, %v", got[2], got[3])
+	for i, w := range want {
+		if w != nil && !maps.Equal(got[i], w) {
+			t.Errorf("line %d: labels %v, want %v", i, got[i], w)
+		}
+	}
+	if !maps.Equal(job, model.LabelSet{"job": "osquery"}) || len(other) != 2 {
+		t.Errorf("arriving labels changed: %v, %v", job, other)
+	}
+	h := &harness{t: t, reg: reg}
+	if n := h.counter("labels_truncated"); n != 2 {
+		t.Errorf("%v cut values counted, want 2", n)
 	}
 }
 
@@ -304,5 +357,47 @@ func TestMemoKeyTellsInputsApart(t *testing.T) {
 			t.Errorf("events %d and %d share memo key %q", j, i, key)
 		}
 		seen[key] = i
+	}
+}
+
+// The pipeline gives the stage the labels an entry arrived with (a target's
+// own set, shared by its every line) without copying them, since the stage
+// makes label sets: no path of the stage may write into that set or pass it
+// on to a later stage that writes (static_labels here).
+func TestNoPathWritesIntoArrivingLabels(t *testing.T) {
+	lines := []string{
+		event5, event2, eventKinesis, eventDoc, eventNumerics, eventTopLevel, snapshotEvent, // fast path or not
+		`{"name":"q\u0041","hostIdentifier":"h","calendarTime":"Sun Nov  1 00:00:00 2026 UTC","unixTime":1,"columns":{},"action":"added"}`,
+		batch, batchEmpty, snapshot, snapshotEmpty, status4, status5,
+		`{"node_key":"k","log_type":"result","data":[` + event5 + `,` + snapshot + `]}`,
+		glogInfo, glogError, glogHead, `not json`, `[1,2]`, `{"unknown":"shape"}`, `{"name":`,
+	}
+	for _, body := range []string{"{}", "{source: record}", "{malformed: drop}"} {
+		t.Run(body, func(t *testing.T) {
+			var items []any
+			if err := yaml.Unmarshal([]byte("- osquery: "+body+"\n- static_labels: {added_later: \"yes\"}"), &items); err != nil {
+				t.Fatal(err)
+			}
+			p, err := stages.NewPipeline(items, stages.Options{Registerer: prometheus.NewRegistry(), ExtractedUnread: true, LabelsShared: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			in := model.LabelSet{"job": "osquery"}
+			for _, line := range lines {
+				n := 0
+				p.Process(&stages.Entry{Labels: in, Line: line}, func(e *stages.Entry) {
+					n++
+					if e.Labels["added_later"] != "yes" {
+						t.Errorf("%.40q: entry without the later stage's label: %v", line, e.Labels)
+					}
+				})
+				if !maps.Equal(in, model.LabelSet{"job": "osquery"}) {
+					t.Fatalf("%.40q: the arriving labels became %v", line, in)
+				}
+				if n == 0 && body == "{}" && !strings.HasPrefix(line, `{"diffResults":{"removed":[]`) && line != snapshotEmpty {
+					t.Errorf("%.40q: no entry", line)
+				}
+			}
+		})
 	}
 }
