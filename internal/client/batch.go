@@ -209,21 +209,25 @@ func (b *batch) reset(pool *chunkPool) {
 // setIndex finds the stream of an entry by its label set itself, when a
 // stage hands one set to many entries (stages.LabelSetMaker under
 // LabelsShared): one lookup by the map's address instead of walking,
-// hashing and comparing its labels. A set is indexed the second time it is
-// seen, so that sets made for one entry (most stages copy the labels of each)
-// are not kept; seen holds addresses only, and a stale one matching a new
-// map just indexes that map, whose stream was found by its labels. An
-// indexed set is kept referenced, so its address cannot be reused while it
-// is in the index, and sets must not change once handed on (stages.Entry).
+// hashing and comparing its labels. A set is indexed the second time its
+// address is seen (seenSets), so that the sets most stages make for each
+// entry do not fill the index. One of those can still get in, when it lands
+// at the address of an earlier, collected one; its stream was found by its
+// labels, so the entry is right, and a cap bounds how many such sets a batch
+// keeps. An indexed set is kept referenced, so its address cannot be reused
+// while it is in the index; label sets never change once handed on
+// (stages.Entry).
 type setIndex struct {
 	streams map[uintptr]setStream
-	seen    [1024]uintptr
 }
 
 type setStream struct {
 	labels model.LabelSet
 	stream *stream
 }
+
+// seenSets holds the addresses of label sets seen once, one per slot.
+type seenSets [1024]uintptr
 
 func setAddress(ls model.LabelSet) uintptr {
 	return *(*uintptr)(unsafe.Pointer(&ls))
@@ -237,15 +241,19 @@ func (x *setIndex) find(ls model.LabelSet) *stream {
 	return x.streams[setAddress(ls)].stream
 }
 
-// note records that ls belongs to the active stream s.
-func (x *setIndex) note(ls model.LabelSet, s *stream) {
+// note records that ls belongs to s, one of the batch's active streams, if
+// ls was seen before.
+func (x *setIndex) note(ls model.LabelSet, s *stream, seen *seenSets, active int) {
 	addr := setAddress(ls)
 	if addr == 0 {
 		return
 	}
-	slot := &x.seen[(uint64(addr)*0x9e3779b97f4a7c15)>>54]
+	slot := &seen[(uint64(addr)*0x9e3779b97f4a7c15)>>54]
 	if *slot != addr {
 		*slot = addr
+		return
+	}
+	if len(x.streams) >= 4*active+64 {
 		return
 	}
 	if x.streams == nil {
@@ -255,7 +263,11 @@ func (x *setIndex) note(ls model.LabelSet, s *stream) {
 }
 
 // forget empties the index when the batch is sent: its streams are no
-// longer active.
+// longer active. A map never shrinks, so a large one is dropped.
 func (x *setIndex) forget() {
+	if len(x.streams) > 1024 {
+		x.streams = nil
+		return
+	}
 	clear(x.streams)
 }

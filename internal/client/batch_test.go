@@ -218,3 +218,27 @@ func TestSharedLabelSetsIndexed(t *testing.T) {
 		t.Error("after the batch was sent, the set's stream was not found again by its labels")
 	}
 }
+
+// However many label sets of one entry each get indexed (one landing at the
+// address of a collected one), the index of a batch stays within a few
+// times its streams.
+func TestSetIndexBounded(t *testing.T) {
+	var (
+		x    setIndex
+		seen seenSets
+		s    stream
+	)
+	sets := make([]model.LabelSet, 500) // kept alive: distinct addresses
+	for i := range sets {
+		sets[i] = model.LabelSet{"n": model.LabelValue(fmt.Sprint(i))}
+		x.note(sets[i], &s, &seen, 1)
+		x.note(sets[i], &s, &seen, 1) // seen before: indexed, up to the cap
+	}
+	if n := len(x.streams); n != 4*1+64 {
+		t.Errorf("%d sets indexed for one stream, want the cap of %d", n, 4*1+64)
+	}
+	x.forget()
+	if len(x.streams) != 0 {
+		t.Errorf("%d sets left after forget", len(x.streams))
+	}
+}

@@ -90,6 +90,7 @@ type client struct {
 	lastTenant *tenant
 	names      []model.LabelName
 	pairs      []labelPair
+	seenSets   seenSets // for every tenant's setIndex
 	labelsBuf  []byte
 	chunks     chunkPool
 	compressor compressor
@@ -338,7 +339,7 @@ func (c *client) add(e *stages.Entry) {
 			}
 			b.activate(s)
 		}
-		b.sets.note(e.Labels, s)
+		b.sets.note(e.Labels, s, &c.seenSets, len(b.streams))
 	}
 	if b.entries == 0 {
 		b.createdAt = time.Now()
