@@ -174,6 +174,7 @@ func (b *batch) activate(s *stream) {
 // reset empties the batch after it was sent: its chunks go back to the pool,
 // and the streams that had no entries in it are forgotten.
 func (b *batch) reset(pool *chunkPool) {
+	b.sets.keepActive()
 	for fp, s := range b.index {
 		var kept *stream
 		for s != nil {
@@ -201,7 +202,6 @@ func (b *batch) reset(pool *chunkPool) {
 	}
 	clear(b.streams)
 	b.streams = b.streams[:0]
-	b.sets.forget()
 	b.bytes = 0
 	b.entries = 0
 }
@@ -213,10 +213,11 @@ func (b *batch) reset(pool *chunkPool) {
 // address is seen (seenSets), so that the sets most stages make for each
 // entry do not fill the index. One of those can still get in, when it lands
 // at the address of an earlier, collected one; its stream was found by its
-// labels, so the entry is right, and a cap bounds how many such sets a batch
-// keeps. An indexed set is kept referenced, so its address cannot be reused
-// while it is in the index; label sets never change once handed on
-// (stages.Entry).
+// labels, so the entry is right, and a cap bounds how many such sets the
+// index holds. Sets stay indexed while their streams are remembered (a
+// stream with entries in the last batch sent, see batch.reset). An indexed
+// set is kept referenced, so its address cannot be reused while it is in the
+// index; label sets never change once handed on (stages.Entry).
 type setIndex struct {
 	streams map[uintptr]setStream
 }
@@ -233,7 +234,7 @@ func setAddress(ls model.LabelSet) uintptr {
 	return *(*uintptr)(unsafe.Pointer(&ls))
 }
 
-// find returns the active stream indexed for ls, or nil.
+// find returns the stream indexed for ls, or nil.
 func (x *setIndex) find(ls model.LabelSet) *stream {
 	if len(x.streams) == 0 {
 		return nil
@@ -242,7 +243,7 @@ func (x *setIndex) find(ls model.LabelSet) *stream {
 }
 
 // note records that ls belongs to s, one of the batch's active streams, if
-// ls was seen before.
+// ls was seen before. active is how many streams the batch holds.
 func (x *setIndex) note(ls model.LabelSet, s *stream, seen *seenSets, active int) {
 	addr := setAddress(ls)
 	if addr == 0 {
@@ -262,12 +263,12 @@ func (x *setIndex) note(ls model.LabelSet, s *stream, seen *seenSets, active int
 	x.streams[addr] = setStream{labels: ls, stream: s}
 }
 
-// forget empties the index when the batch is sent: its streams are no
-// longer active. A map never shrinks, so a large one is dropped.
-func (x *setIndex) forget() {
-	if len(x.streams) > 1024 {
-		x.streams = nil
-		return
+// keepActive, as a batch is sent, forgets the sets whose streams had no
+// entries in it: batch.reset forgets those streams.
+func (x *setIndex) keepActive() {
+	for addr, e := range x.streams {
+		if !e.stream.active {
+			delete(x.streams, addr)
+		}
 	}
-	clear(x.streams)
 }

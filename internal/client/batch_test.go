@@ -176,8 +176,8 @@ func TestBodiesIntactWhenServerAnswersEarly(t *testing.T) {
 }
 
 // A label set handed to many entries is found by its address from its second
-// entry on, and only while its stream is in the pending batch; label sets of
-// one entry each are never kept; maps equal in content share the stream.
+// entry on, for as long as its stream is remembered; copies of it (label
+// sets of one entry each) are not kept and go to the same stream.
 func TestSharedLabelSetsIndexed(t *testing.T) {
 	c := idleClient(t, Options{})
 	b := &c.tenantOf(nil).batch
@@ -210,12 +210,44 @@ func TestSharedLabelSetsIndexed(t *testing.T) {
 	}
 
 	sendBatch(c, c.tenantOf(nil))
-	if b.sets.find(shared) != nil {
-		t.Error("the index outlived the batch its streams were active in")
+	if b.sets.find(shared) != s || s.active {
+		t.Fatal("a set whose stream had entries in the batch sent is no longer indexed, or its stream is still active")
 	}
 	add(shared)
 	if len(b.streams) != 1 || !b.streams[0].active || b.streams[0] != s {
-		t.Error("after the batch was sent, the set's stream was not found again by its labels")
+		t.Error("after the batch was sent, the set's stream was not taken up again")
+	}
+
+	// A batch without it: the stream is forgotten, and the set with it.
+	sendBatch(c, c.tenantOf(nil))
+	add(model.LabelSet{"job": "b"})
+	sendBatch(c, c.tenantOf(nil))
+	if b.sets.find(shared) != nil {
+		t.Error("a set is still indexed after its stream was forgotten")
+	}
+	add(shared)
+	if n := b.streams[0]; n == s || n.labels["job"] != "a" {
+		t.Errorf("a forgotten stream came back, or the set went to %v", n.labels)
+	}
+}
+
+// With max_streams reached, an indexed set whose stream is not in the
+// pending batch is dropped like any new stream.
+func TestSharedLabelSetsKeepStreamLimit(t *testing.T) {
+	c := idleClient(t, Options{MaxStreams: 1})
+	a, b := model.LabelSet{"job": "a"}, model.LabelSet{"job": "b"}
+	add := func(ls model.LabelSet) {
+		e := stages.Entry{Labels: ls, Timestamp: time.Unix(1700000000, 0), Line: "line"}
+		c.add(&e)
+	}
+	add(a)
+	add(a) // indexed
+	sendBatch(c, c.tenantOf(nil))
+	add(b) // the batch's one stream
+	add(a) // indexed, its stream remembered but over the limit
+	batch := &c.tenantOf(nil).batch
+	if len(batch.streams) != 1 || batch.streams[0].labels["job"] != "b" || batch.entries != 1 {
+		t.Errorf("streams %d, entries %d: the limit was not kept for an indexed set", len(batch.streams), batch.entries)
 	}
 }
 
@@ -237,8 +269,9 @@ func TestSetIndexBounded(t *testing.T) {
 	if n := len(x.streams); n != 4*1+64 {
 		t.Errorf("%d sets indexed for one stream, want the cap of %d", n, 4*1+64)
 	}
-	x.forget()
+	s.active = false
+	x.keepActive()
 	if len(x.streams) != 0 {
-		t.Errorf("%d sets left after forget", len(x.streams))
+		t.Errorf("%d sets left after their stream went quiet", len(x.streams))
 	}
 }

@@ -319,26 +319,30 @@ func (c *client) add(e *stages.Entry) {
 	}
 
 	s := b.sets.find(e.Labels)
-	if s == nil {
+	indexed := s != nil
+	var fp uint64
+	if !indexed {
 		c.pairs = streamPairs(c.pairs[:0], e.Labels, c.externalPairs)
-		fp := fingerprint(c.pairs)
+		fp = fingerprint(c.pairs)
 		s = b.find(fp, c.pairs)
-		if s == nil || !s.active {
-			if c.opts.MaxStreams > 0 && len(b.streams) >= c.opts.MaxStreams {
-				t.metrics.drop(reasonStreamLimited, 1, len(e.Line))
-				if n, ok := c.streamLimitLog.allow(); ok {
-					c.logger.Warn("dropping entry: batch holds max_streams streams already",
-						"max_streams", c.opts.MaxStreams, "tenant", t.id, "suppressed", n)
-				}
-				e.Ack.Release(1)
-				return
+	}
+	if s == nil || !s.active {
+		if c.opts.MaxStreams > 0 && len(b.streams) >= c.opts.MaxStreams {
+			t.metrics.drop(reasonStreamLimited, 1, len(e.Line))
+			if n, ok := c.streamLimitLog.allow(); ok {
+				c.logger.Warn("dropping entry: batch holds max_streams streams already",
+					"max_streams", c.opts.MaxStreams, "tenant", t.id, "suppressed", n)
 			}
-			if s == nil {
-				s = c.newStream(c.pairs)
-				b.addStream(fp, s)
-			}
-			b.activate(s)
+			e.Ack.Release(1)
+			return
 		}
+		if s == nil {
+			s = c.newStream(c.pairs)
+			b.addStream(fp, s)
+		}
+		b.activate(s)
+	}
+	if !indexed {
 		b.sets.note(e.Labels, s, &c.seenSets, len(b.streams))
 	}
 	if b.entries == 0 {
