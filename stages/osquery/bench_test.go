@@ -101,7 +101,8 @@ func BenchmarkSnapshot50(b *testing.B) { benchStage(b, DefaultConfig(), benchSna
 func BenchmarkBatch(b *testing.B) { benchStage(b, DefaultConfig(), benchBatch) }
 
 // The same 400 lines through whole pipelines, as the agent runs them (its
-// clients read no extracted values): the osquery stage with its defaults,
+// clients read no extracted values and only read labels): the osquery stage
+// with its defaults,
 // with its extracted values read by a later stage, and the json + timestamp +
 // labels pipeline a Promtail user writes for the same labels.
 func benchPipeline(b *testing.B, pipelineYAML string) {
@@ -110,7 +111,7 @@ func benchPipeline(b *testing.B, pipelineYAML string) {
 	if err := yaml.Unmarshal([]byte(pipelineYAML), &items); err != nil {
 		b.Fatal(err)
 	}
-	p, err := stages.NewPipeline(items, stages.Options{ExtractedUnread: true})
+	p, err := stages.NewPipeline(items, stages.Options{ExtractedUnread: true, LabelsShared: true})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -184,7 +184,7 @@ func (c *Config) NewStage(opts stages.Options) (stages.Stage, error) {
 		effective.Extract = Selection{Mode: SelectNone}
 	}
 	st := newStage(&effective, NewMetrics(opts.Registerer), opts.Logger)
-	st.sets.shared = opts.LabelsShared
+	st.shareLabels = opts.LabelsShared
 	if c.GlogHost == GlogHostHostname && st.labelHost {
 		host, err := hostname()
 		if err == nil && host == "" {

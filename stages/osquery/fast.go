@@ -5,8 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"maps"
+	"reflect"
 	"slices"
-	"strings"
 	"unsafe"
 
 	"github.com/prometheus/common/model"
@@ -64,70 +64,40 @@ func (s *Stage) processEvent(e *stages.Entry, text string, next func(*stages.Ent
 	return true
 }
 
-// labelSets keeps, under stages.Options.LabelsShared, the label set of every
-// kind of event line by what it is made of: the labels the line arrived
-// with, the texts of the record labels (the memo key) and the action. Lines
-// from a few hosts and queries then share a few sets instead of each
-// getting a new map, and a client finds a stream by the set itself. Only
-// sets made without a value dropped or cut are kept, so that such drops are
-// counted on every line. Bounded like the interner.
-type labelSets struct {
-	shared bool
-	m      map[string]model.LabelSet
-	key    []byte
-	pairs  []labelPair
-}
-
 // eventLabelSet returns the label set of a scanned event line: the labels
 // in, which it never writes into, with the record's labels and the action
-// over them. A shared set found by its key needs no record labels at all.
+// over them. Under stages.Options.LabelsShared, the sets made from a memo
+// entry are kept in it, one per arriving label set and action, and handed to
+// every line of that kind: lines from a few hosts and queries share a few
+// sets instead of each getting a new map, and a client finds a stream by the
+// set itself. A set holding a value dropped or cut is never kept, so that
+// every such drop is counted.
 func (s *Stage) eventLabelSet(ev *eventText, in model.LabelSet) model.LabelSet {
-	build := func() model.LabelSet {
-		ls := make(model.LabelSet, len(in)+len(s.recLabels)+1)
-		maps.Copy(ls, in)
-		s.writeLabels(ls, nil, ev.action)
-		return ls
+	m := s.eventLabels(ev)
+	if m != nil && s.shareLabels {
+		for _, v := range m.sets {
+			if v.action == string(ev.action) && sameLabels(v.in, in) {
+				return v.set
+			}
+		}
 	}
-	if !s.sets.shared {
-		s.eventLabels(ev)
-		return build()
-	}
-	key := s.setKey(ev, in)
-	if ls, ok := s.sets.m[string(key)]; ok {
-		return ls
+	if m != nil {
+		s.recLabels = append(s.recLabels[:0], m.labels...)
 	}
 	changes := s.ctr.changes
-	clean := s.eventLabels(ev)
-	ls := build()
-	if clean && s.ctr.changes == changes {
-		if s.sets.m == nil || len(s.sets.m) >= maxInterned {
-			s.sets.m = make(map[string]model.LabelSet, 64)
-		}
-		s.sets.m[string(key)] = ls
+	ls := make(model.LabelSet, len(in)+len(s.recLabels)+1)
+	maps.Copy(ls, in)
+	s.writeLabels(ls, nil, ev.action)
+	if m != nil && s.shareLabels && s.ctr.changes == changes && len(m.sets) < maxSetsPerRecord {
+		m.sets = append(m.sets, sharedSet{in: in, action: s.intern.get(ev.action).s, set: ls})
 	}
 	return ls
 }
 
-// setKey is the memo key of the line's record labels followed by the action
-// and the labels the line arrived with, by name.
-func (s *Stage) setKey(ev *eventText, in model.LabelSet) []byte {
-	text := func(k []byte, b string) []byte {
-		k = binary.AppendUvarint(k, uint64(len(b)))
-		return append(k, b...)
-	}
-	k := append(s.sets.key[:0], s.memoKey(ev)...)
-	k = text(k, string(ev.action))
-	pairs := s.sets.pairs[:0]
-	for n, v := range in {
-		pairs = append(pairs, labelPair{name: n, value: string(v)})
-	}
-	slices.SortFunc(pairs, func(a, b labelPair) int { return strings.Compare(string(a.name), string(b.name)) })
-	for _, p := range pairs {
-		k = text(k, string(p.name))
-		k = text(k, p.value)
-	}
-	s.sets.pairs, s.sets.key = pairs, k
-	return k
+// sameLabels tells whether two label sets hold the same labels, at once when
+// they are one map (a target's, handed with each of its lines).
+func sameLabels(a, b model.LabelSet) bool {
+	return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer() || maps.Equal(a, b)
 }
 
 // labelMemo remembers the record labels of recent event lines by the texts
@@ -137,9 +107,28 @@ func (s *Stage) setKey(ev *eventText, in model.LabelSet) []byte {
 // such drops are counted on every line; the guard never forgets a value it
 // admitted, so admitting it again changes nothing. Bounded like the interner.
 type labelMemo struct {
-	m   map[string][]labelPair
+	m   map[string]*memoEntry
 	key []byte
 }
+
+// memoEntry is what the memo keeps for one kind of record: its labels and,
+// under LabelsShared, the label sets made from them.
+type memoEntry struct {
+	labels []labelPair
+	sets   []sharedSet
+}
+
+// sharedSet is a label set made for lines that arrived with in and carried
+// action. A few per record: the arriving labels are a target's.
+type sharedSet struct {
+	in     model.LabelSet
+	action string
+	set    model.LabelSet
+}
+
+// maxSetsPerRecord bounds the sets one memo entry keeps; lines of further
+// kinds get a set each.
+const maxSetsPerRecord = 8
 
 // memoKey is the texts the record labels of ev depend on under this
 // stage's options, each written as its length plus one (0: absent) and its
@@ -180,25 +169,27 @@ func (s *Stage) promoted(key []byte) bool {
 	return s.decorationsAll || s.decorationNames[string(key)]
 }
 
-// eventLabels sets s.recLabels for a scanned event line and tells whether
-// they were made without a value dropped or cut.
-func (s *Stage) eventLabels(ev *eventText) bool {
+// eventLabels returns the memo entry of a scanned event line's record
+// labels, or nil when they were made with a value dropped or cut (they are
+// then in s.recLabels, and such labels are never memoized, so that every
+// drop is counted).
+func (s *Stage) eventLabels(ev *eventText) *memoEntry {
 	key := s.memoKey(ev)
-	if labels, ok := s.memo.m[string(key)]; ok {
-		s.recLabels = append(s.recLabels[:0], labels...)
-		return true
+	if m, ok := s.memo.m[string(key)]; ok {
+		return m
 	}
 	changes := s.ctr.changes
 	s.recLabels = s.recLabels[:0]
 	s.makeEventLabels(ev)
 	if s.ctr.changes != changes {
-		return false
+		return nil
 	}
 	if s.memo.m == nil || len(s.memo.m) >= maxInterned {
-		s.memo.m = make(map[string][]labelPair, 64)
+		s.memo.m = make(map[string]*memoEntry, 64)
 	}
-	s.memo.m[string(key)] = slices.Clone(s.recLabels)
-	return true
+	m := &memoEntry{labels: slices.Clone(s.recLabels)}
+	s.memo.m[string(key)] = m
+	return m
 }
 
 // makeEventLabels is recordLabels for a scanned event line, in the same

@@ -157,7 +157,7 @@ var arrivingLabels = []model.LabelSet{{"job": "osquery"}, {"job": "osquery", "fi
 // with its label sets shared, as in the agent, and one always parsing fully.
 func newFastFull(t *testing.T, cfg *Config) (fast, full *harness) {
 	fast, full = newStageHarness(t, cfg), newStageHarness(t, cfg)
-	fast.stage.sets.shared = true
+	fast.stage.shareLabels = true
 	full.stage.fast = false
 	return fast, full
 }
@@ -229,7 +229,7 @@ func TestFastPathAllocatesNothingForKnownLabels(t *testing.T) {
 			cfg.Decorations = Selection{Names: []string{"hostname"}}
 			h := newStageHarness(t, cfg)
 			h.stage.fast = tt.fast
-			h.stage.sets.shared = tt.shared
+			h.stage.shareLabels = tt.shared
 			lines := make([]string, 1000)
 			for i := range lines {
 				lines[i] = fmt.Sprintf(`{"name":"q%d","hostIdentifier":"web-%d","calendarTime":"Sun Nov  1 00:00:%02d 2026 UTC","unixTime":%d,"decorations":{"hostname":"web-%d","uptime":"%d"},"columns":{"a":"b"},"action":"added"}`,

@@ -48,15 +48,16 @@ type Stage struct {
 	sm          []smField
 	smSources   map[string]bool // extracted names sent as structured metadata, never as labels
 
-	fast   bool      // event lines may take the fast path (fast.go)
-	ev     eventText // the fast path's record
-	memo   labelMemo
-	sets   labelSets // under LabelsShared, the fast path's label sets
-	parser fastjson.Parser
-	rec    record // the line's record (or a TLS body)
-	item   record // a record inside a TLS body
-	intern interner
-	names  nameCache
+	fast bool      // event lines may take the fast path (fast.go)
+	ev   eventText // the fast path's record
+	memo labelMemo
+	// shareLabels: stages.Options.LabelsShared (see eventLabelSet).
+	shareLabels bool
+	parser      fastjson.Parser
+	rec         record // the line's record (or a TLS body)
+	item        record // a record inside a TLS body
+	intern      interner
+	names       nameCache
 
 	decorationGuard guard
 	columnGuard     guard
