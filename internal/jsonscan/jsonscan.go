@@ -73,6 +73,9 @@ func (s *Scanner) AtEnd() bool {
 func (s *Scanner) Value() error {
 	switch c := s.Peek(); {
 	case c == '{':
+		if s.flatObject() {
+			return nil
+		}
 		return s.Object(nil)
 	case c == '[':
 		return s.Array(nil)
@@ -141,6 +144,52 @@ func (s *Scanner) container(end byte, member func(key []byte) error, elem func()
 			return ErrSyntax
 		}
 	}
+}
+
+// flatObject steps over an object whose values are all strings, written
+// without whitespace or escapes, as osquery writes its columns, in one loop
+// instead of a call per token. On anything else it leaves I where it was
+// and reports false, and the general path reads the object (and gives its
+// verdict).
+func (s *Scanner) flatObject() bool {
+	if s.depth >= s.MaxDepth {
+		return false
+	}
+	b, i := s.B, s.I+1
+	if i < len(b) && b[i] == '}' {
+		s.I = i + 1
+		return true
+	}
+	for {
+		if i = plainString(b, i); i < 0 || i >= len(b) || b[i] != ':' {
+			return false
+		}
+		if i = plainString(b, i+1); i < 0 || i >= len(b) {
+			return false
+		}
+		switch b[i] {
+		case ',':
+			i++
+		case '}':
+			s.I = i + 1
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+// plainString returns the index after the string that starts at b[i] if it
+// holds no escape and no control character, else -1.
+func plainString(b []byte, i int) int {
+	if i >= len(b) || b[i] != '"' {
+		return -1
+	}
+	j := IndexSpecial(b, i+1)
+	if j == len(b) || b[j] != '"' {
+		return -1
+	}
+	return j + 1
 }
 
 // memberValue reads a key and its colon, then the value through member.

@@ -22,6 +22,11 @@ var docs = []string{
 	`"\ud800"`, "\"\xff\"", `0.5`, `-0`, `1E9`,
 	`{"a":1,}`, `[1,]`, `01`, `1.`, `.5`, `-`, `1e`, `+1`, `NaN`, `tru`, `nul`,
 	`"a` + "\x01" + `"`, `"\q"`, `"\u12g4"`, `"abc`, `{"a" 1}`, `{a:1}`, `[1 2]`, `{} {}`, ``, `"\`,
+	// Flat objects of strings, osquery's columns, and the ways out of
+	// their fast path.
+	`{"a":"b","c":"d"}`, `{"a":"b",}`, `{"a":"b" }`, `{"a":"b"`, `{"a":"b"}}`, `{"a":"b","c":1}`,
+	`{"a":"b\"c"}`, `{"a":"` + "\x1f" + `"}`, `{"a":"b",,"c":"d"}`, `{"a":"b":"c"}`, `{"a":"b"]`, `{"a"`, `{"a":`,
+	`{"":""}`, `{"a":"b","a":"b"}`,
 }
 
 // The scanner accepts exactly what encoding/json accepts.
