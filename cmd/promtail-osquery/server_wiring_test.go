@@ -13,19 +13,26 @@ import (
 	"time"
 )
 
-// The binary wires the main server's proxy_protocol_enabled through, and
-// gives back its start-up pages once started (internal/exepages).
-func TestMainServerProxyProtocolAndStartupPages(t *testing.T) {
+// serverConfig writes a config whose main server listens on port, with
+// extra keys in its server block, and one job over an empty directory.
+func serverConfig(t *testing.T, port int, extra string) string {
+	t.Helper()
 	dir := t.TempDir()
-	port := freePort(t)
-	cfg := writeConfig(t, dir, fmt.Sprintf(`
-server: {http_listen_address: 127.0.0.1, http_listen_port: %d, grpc_listen_port: 0, proxy_protocol_enabled: true}
+	return writeConfig(t, dir, fmt.Sprintf(`
+server: {http_listen_address: 127.0.0.1, http_listen_port: %d, grpc_listen_port: 0, %s}
 positions: {filename: %s/positions.yaml}
 clients: [{url: "http://127.0.0.1:1/loki/api/v1/push"}]
 scrape_configs:
 - job_name: app
   static_configs: [{labels: {__path__: %s/*.log}}]
-`, port, dir, dir))
+`, port, extra, dir, dir))
+}
+
+// The binary wires the main server's proxy_protocol_enabled through, and
+// gives back its start-up pages once started (internal/exepages).
+func TestMainServerProxyProtocolAndStartupPages(t *testing.T) {
+	port := freePort(t)
+	cfg := serverConfig(t, port, "proxy_protocol_enabled: true")
 	agent := startAgent(t, nil, "-config.file="+cfg)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	waitHTTP(t, "http://"+addr+"/metrics", http.StatusOK)
@@ -75,16 +82,8 @@ func TestGoSchedulerThreads(t *testing.T) {
 			if tt.args == nil && tt.env == "" && runtime.NumCPU() < 2 {
 				t.Skip("one CPU: Go's own choice is one thread, nothing to govern")
 			}
-			dir := t.TempDir()
 			port := freePort(t)
-			cfg := writeConfig(t, dir, fmt.Sprintf(`
-server: {http_listen_address: 127.0.0.1, http_listen_port: %d, grpc_listen_port: 0}
-positions: {filename: %s/positions.yaml}
-clients: [{url: "http://127.0.0.1:1/loki/api/v1/push"}]
-scrape_configs:
-- job_name: app
-  static_configs: [{labels: {__path__: %s/*.log}}]
-`, port, dir, dir))
+			cfg := serverConfig(t, port, "")
 			agent := startAgentEnv(t, []string{tt.env}, append([]string{"-config.file=" + cfg}, tt.args...)...)
 			url := fmt.Sprintf("http://127.0.0.1:%d/metrics", port)
 			body := waitHTTP(t, url, http.StatusOK)
