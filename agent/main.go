@@ -186,10 +186,9 @@ func governProcs(ctx context.Context, logger *slog.Logger) (stop func()) {
 	case os.Getenv("GOMAXPROCS") != "":
 		logger.Info("GOMAXPROCS is set in the environment; the Go scheduler's thread count is left to it", "gomaxprocs", limit)
 		return func() {}
-	case limit == 1, !procs.Supported:
+	case limit == 1:
 		// With one CPU there is nothing to choose, and setting the count
-		// would stop Go from following CPU changes; without a CPU clock the
-		// governor could never see a busy thread.
+		// would stop Go from following CPU changes.
 		return func() {}
 	}
 	g := procs.NewGovernor(limit)

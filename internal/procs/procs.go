@@ -90,17 +90,14 @@ type Options struct {
 	Set func(n int)
 }
 
-// Supported reports whether Run can measure the process's CPU time here;
-// without it the governor could never see a busy P.
-const Supported = cputime.Supported
-
 // Run sets GOMAXPROCS to the governor's count and then, every interval,
 // measures the process's CPU use and applies the governor's decision, until
 // ctx ends. Go's own choice is not restored: the agent is stopping. Where
-// the CPU time cannot be measured (see Supported), Run only waits for ctx.
+// the CPU time cannot be measured (cputime.Supported), Run changes nothing:
+// the governor could never see a busy P.
 func Run(ctx context.Context, g *Governor, logger *slog.Logger, opts Options) {
 	if opts.CPU == nil {
-		if !Supported {
+		if !cputime.Supported {
 			<-ctx.Done()
 			return
 		}
@@ -112,32 +109,45 @@ func Run(ctx context.Context, g *Governor, logger *slog.Logger, opts Options) {
 	if opts.Set == nil {
 		opts.Set = func(n int) { runtime.GOMAXPROCS(n) }
 	}
-	n := g.Procs()
-	opts.Set(n)
-	logger.Info("running the Go scheduler on as few threads as the load needs", "gomaxprocs", n, "max", g.max)
+	opts.Set(g.Procs())
+	logger.Info("running the Go scheduler on as few threads as the load needs", "gomaxprocs", g.Procs(), "max", g.max)
 
 	t := time.NewTicker(opts.Interval)
 	defer t.Stop()
-	lastWall, lastCPU := time.Now(), opts.CPU()
+	m := meter{cpu: opts.CPU(), wall: time.Now()}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			cpu, now := opts.CPU(), time.Now()
-			wall := now.Sub(lastWall)
-			// A failed reading (0) tells nothing: the next good one is
-			// measured against the last good one, over both intervals.
-			if cpu < lastCPU || wall <= 0 {
+			cores, ok := m.sample(opts.CPU(), time.Now())
+			if !ok {
 				continue
 			}
-			cores := float64(cpu-lastCPU) / float64(wall)
-			lastWall, lastCPU = now, cpu
-			if next := g.Observe(cores); next != n {
-				logger.Info("changing the Go scheduler's thread count (GOMAXPROCS)", "from", n, "to", next, "cores_used", cores)
-				n = next
-				opts.Set(n)
+			if from, to := g.Procs(), g.Observe(cores); to != from {
+				logger.Info("changing the Go scheduler's thread count (GOMAXPROCS)", "from", from, "to", to, "cores_used", cores)
+				opts.Set(to)
 			}
 		}
 	}
+}
+
+// meter turns readings of the process's CPU time into CPU used per second
+// of wall time since the last good reading.
+type meter struct {
+	cpu  time.Duration
+	wall time.Time
+}
+
+// sample returns the cores used since the last good reading. A failed
+// reading (cputime gives 0) is no sample: the next good one is measured
+// against the last good one, over both intervals.
+func (m *meter) sample(cpu time.Duration, now time.Time) (float64, bool) {
+	wall := now.Sub(m.wall)
+	if cpu < m.cpu || wall <= 0 {
+		return 0, false
+	}
+	cores := float64(cpu-m.cpu) / float64(wall)
+	m.cpu, m.wall = cpu, now
+	return cores, true
 }

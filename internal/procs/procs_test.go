@@ -160,3 +160,29 @@ func TestRunAppliesDecisions(t *testing.T) {
 		}
 	}
 }
+
+// A failed reading of the CPU time is no sample, and the next good one
+// covers both intervals: a busy process stays busy across it, where a
+// negative or doubled figure would restart or skew the governor's counts.
+func TestMeterSkipsFailedReadings(t *testing.T) {
+	start := time.Unix(1000, 0)
+	m := meter{cpu: 10 * time.Second, wall: start}
+	steps := []struct {
+		cpu   time.Duration
+		after time.Duration
+		cores float64
+		ok    bool
+	}{
+		{11 * time.Second, time.Second, 1, true},
+		{0, 2 * time.Second, 0, false}, // failed reading
+		{13 * time.Second, 3 * time.Second, 1, true},
+		{13 * time.Second, 3 * time.Second, 0, false}, // no time passed
+		{13*time.Second + 500*time.Millisecond, 4 * time.Second, 0.5, true},
+	}
+	for i, st := range steps {
+		cores, ok := m.sample(st.cpu, start.Add(st.after))
+		if ok != st.ok || cores != st.cores {
+			t.Errorf("step %d: %v cores, ok %v; want %v, %v", i, cores, ok, st.cores, st.ok)
+		}
+	}
+}
