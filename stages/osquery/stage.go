@@ -398,11 +398,9 @@ func (s *Stage) prepare(r *record, f format, header bool) {
 	}
 }
 
-// emit fills out for one row (cols, nil for records without rows) of r.
+// emit fills out for one row (cols, nil for records without rows) of r,
+// out's labels being its own (Process copied them, startOutput made them).
 func (s *Stage) emit(out *stages.Entry, r *record, f format, cols *fastjson.Object, act []byte, line string) {
-	if out.Labels == nil {
-		out.Labels = make(model.LabelSet, len(s.recLabels)+2)
-	}
 	s.writeLabels(out.Labels, cols, act)
 	s.finish(out, r, f, cols, act, line)
 }
@@ -945,9 +943,6 @@ func (s *Stage) lastFlat(name string) int {
 // host's local time, placed in the year nearest to when it was read.
 func (s *Stage) glog(e *stages.Entry, text string, g *glogLine, next func(*stages.Entry)) {
 	s.ctr.record(formatStatus)
-	if e.Labels == nil {
-		e.Labels = model.LabelSet{}
-	}
 	if s.labelFormat {
 		e.Labels["format"] = "status"
 	}
