@@ -1,8 +1,8 @@
 package client
 
 import (
+	"reflect"
 	"time"
-	"unsafe"
 
 	"github.com/grafana/loki/pkg/push"
 	"github.com/prometheus/common/model"
@@ -231,7 +231,7 @@ type setStream struct {
 type seenSets [1024]uintptr
 
 func setAddress(ls model.LabelSet) uintptr {
-	return *(*uintptr)(unsafe.Pointer(&ls))
+	return reflect.ValueOf(ls).Pointer()
 }
 
 // find returns the stream indexed for ls, or nil.
