@@ -111,12 +111,9 @@ func New(cfg Config, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server config: parse external_url %q: %w", cfg.ExternalURL, err)
 	}
-	network := cfg.HTTPListenNetwork
-	if network == "" {
-		network = "tcp"
-	}
-	if network != "tcp" && network != "tcp4" && network != "tcp6" {
-		return nil, fmt.Errorf("server config: http_listen_network %q is not supported (want tcp, tcp4 or tcp6)", network)
+	network, err := ListenNetwork(cfg.HTTPListenNetwork)
+	if err != nil {
+		return nil, fmt.Errorf("server config: http_listen_network %w", err)
 	}
 	gatherer := opts.Gatherer
 	if gatherer == nil {

@@ -110,7 +110,10 @@ func NewTLSConfig(t config.ServerTLSConfig, minVersion, cipherSuites string, log
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, errors.New("http_tls_config: no PEM certificate found in client_ca_file or client_ca")
+			if t.ClientCAFile != "" {
+				return nil, fmt.Errorf("http_tls_config: no PEM certificate found in client_ca_file %s", t.ClientCAFile)
+			}
+			return nil, errors.New("http_tls_config: no PEM certificate found in client_ca")
 		}
 		tc.ClientCAs = pool
 	}

@@ -89,7 +89,7 @@ func TestBuildTLSConfigErrors(t *testing.T) {
 		}, wantErr: "loading cert_file"},
 		{name: "CA file without PEM", cfg: func(c *Config) {
 			c.HTTPTLSConfig = config.ServerTLSConfig{CertFile: pki.certFile, KeyFile: pki.keyFile, ClientAuthType: "RequireAnyClientCert", ClientCAFile: notPEM}
-		}, wantErr: "no PEM certificate found"},
+		}, wantErr: "no PEM certificate found in client_ca_file " + notPEM},
 		{name: "valid, inline PEM", cfg: func(c *Config) {
 			c.HTTPTLSConfig = config.ServerTLSConfig{Cert: pki.certPEM, Key: promconfig.Secret(pki.keyPEM),
 				ClientAuthType: "RequireAndVerifyClientCert", ClientCA: string(pki.PEM)}
@@ -118,7 +118,7 @@ func TestBuildTLSConfigErrors(t *testing.T) {
 		{name: "inline client CA without PEM", cfg: func(c *Config) {
 			c.HTTPTLSConfig = config.ServerTLSConfig{Cert: pki.certPEM, Key: promconfig.Secret(pki.keyPEM),
 				ClientAuthType: "RequireAnyClientCert", ClientCA: "hello"}
-		}, wantErr: "no PEM certificate found"},
+		}, wantErr: "no PEM certificate found in client_ca"},
 		{name: "missing CA file", cfg: func(c *Config) {
 			c.HTTPTLSConfig = config.ServerTLSConfig{CertFile: pki.certFile, KeyFile: pki.keyFile, ClientAuthType: "RequireClientCert", ClientCAFile: filepath.Join(pki.dir, "absent.pem")}
 		}, wantErr: "reading client_ca_file"},

@@ -89,20 +89,18 @@ func New(logger *slog.Logger, m *Metrics, jobName string, cfg *config.PushConfig
 		return nil, fail("max_send_msg_size", fmt.Errorf("must be positive, got %d", maxSize))
 	}
 	srv := cfg.Server
-	tlsConfig, err := server.NewTLSConfig(srv.HTTPTLSConfig, srv.TLSMinVersion, srv.TLSCipherSuites, logger)
+	log := logger.With("job", jobName)
+	tlsConfig, err := server.NewTLSConfig(srv.HTTPTLSConfig, srv.TLSMinVersion, srv.TLSCipherSuites, log)
 	if err != nil {
 		return nil, fail("server", err)
 	}
-	network := srv.HTTPListenNetwork
-	if network == "" {
-		network = config.DefaultListenNetwork
-	}
-	if network != "tcp" && network != "tcp4" && network != "tcp6" {
-		return nil, fail("server.http_listen_network", fmt.Errorf("%q is not supported (want tcp, tcp4 or tcp6)", network))
+	network, err := server.ListenNetwork(srv.HTTPListenNetwork)
+	if err != nil {
+		return nil, fail("server.http_listen_network", err)
 	}
 
 	t := &Target{
-		log:           logger.With("job", jobName),
+		log:           log,
 		metrics:       m.forJob(jobName),
 		job:           jobName,
 		handler:       handler,
