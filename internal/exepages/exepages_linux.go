@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -30,6 +31,15 @@ func Release() (int64, error) {
 
 // releasableNow lists the executable's releasable mappings as they are now.
 func releasableNow() ([]mapping, error) {
+	ms, err := exeMappingsNow()
+	if err != nil {
+		return nil, err
+	}
+	return releasable(ms), nil
+}
+
+// exeMappingsNow lists the executable's mappings as they are now.
+func exeMappingsNow() ([]mapping, error) {
 	var exe unix.Stat_t
 	if err := unix.Stat("/proc/self/exe", &exe); err != nil {
 		return nil, fmt.Errorf("stat of the executable: %w", err)
@@ -38,7 +48,7 @@ func releasableNow() ([]mapping, error) {
 	if err != nil {
 		return nil, err
 	}
-	return releasable(smaps, fileID{unix.Major(uint64(exe.Dev)), unix.Minor(uint64(exe.Dev)), uint64(exe.Ino)})
+	return exeMappings(smaps, fileID{unix.Major(uint64(exe.Dev)), unix.Minor(uint64(exe.Dev)), uint64(exe.Ino)})
 }
 
 // fileID is a file's device (major, minor) and inode, as /proc/PID/maps
@@ -48,15 +58,10 @@ type fileID struct {
 	inode        uint64
 }
 
-// releasable lists, from the text of /proc/self/smaps, the mappings of the
-// file exe whose every resident page is the file's own: not writable, and no
-// private copy of a page (smaps' Anonymous). MADV_DONTNEED discards private
-// copies, and those hold what the program or its loader wrote: the
-// relocated pointers of a position-independent or externally linked
-// binary's read-only-after-relocation segment, a debugger's breakpoints,
-// anything in a writable segment. The executable is matched by device and
-// inode, which still hold when its file was replaced or deleted since start.
-func releasable(smaps []byte, exe fileID) ([]mapping, error) {
+// exeMappings lists, from the text of /proc/self/smaps, the mappings of the
+// file exe, matched by device and inode, which still hold when its file was
+// replaced or deleted since start.
+func exeMappings(smaps []byte, exe fileID) ([]mapping, error) {
 	var ranges []mapping
 	var cur *mapping
 	sc := bufio.NewScanner(bytes.NewReader(smaps))
@@ -67,31 +72,46 @@ func releasable(smaps []byte, exe fileID) ([]mapping, error) {
 			cur = &ranges[len(ranges)-1]
 			continue
 		}
-		if v, ok := strings.CutPrefix(line, "Anonymous:"); ok && cur != nil {
-			kib, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			if err != nil {
-				return nil, fmt.Errorf("smaps line %q: %w", line, err)
-			}
-			cur.anonymousKiB = kib
+		if cur == nil {
+			continue
+		}
+		var err error
+		if v, ok := strings.CutPrefix(line, "Anonymous:"); ok {
+			cur.anonymousKiB, err = parseKiB(v)
+		} else if v, ok := strings.CutPrefix(line, "Rss:"); ok {
+			cur.rssKiB, err = parseKiB(v)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("smaps line %q: %w", line, err)
 		}
 	}
 	if err := sc.Err(); err != nil {
 		return nil, err
 	}
-	kept := ranges[:0]
-	for _, m := range ranges {
-		if m.file == exe && !m.writable && m.anonymousKiB == 0 {
-			kept = append(kept, m)
-		}
-	}
-	return kept, nil
+	return slices.DeleteFunc(ranges, func(m mapping) bool { return m.file != exe }), nil
+}
+
+// parseKiB reads the value of an smaps size line, "   488 kB".
+func parseKiB(v string) (uint64, error) {
+	return strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+}
+
+// releasable keeps the mappings whose every resident page is the file's
+// own: not writable, and no private copy of a page (smaps' Anonymous).
+// MADV_DONTNEED discards private copies, and those hold what the program or
+// its loader wrote: the relocated pointers of a position-independent or
+// externally linked binary's read-only-after-relocation segment, a
+// debugger's breakpoints, anything in a writable segment.
+func releasable(ms []mapping) []mapping {
+	return slices.DeleteFunc(ms, func(m mapping) bool { return m.writable || m.anonymousKiB != 0 })
 }
 
 type mapping struct {
 	start, end   uint64
 	writable     bool
 	file         fileID
-	anonymousKiB uint64
+	anonymousKiB uint64 // private copies of pages, from smaps
+	rssKiB       uint64 // resident, from smaps
 }
 
 // parseMapping reads the first line of a mapping in /proc/self/maps or

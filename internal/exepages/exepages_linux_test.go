@@ -1,10 +1,9 @@
 package exepages
 
 import (
+	"bytes"
 	"os"
 	"slices"
-	"strconv"
-	"strings"
 	"testing"
 )
 
@@ -12,30 +11,43 @@ import (
 // keeps it out of bss), the mapping Release must not touch.
 var written = [8192]byte{1, 2, 3}
 
-// residentKiB sums the resident size of the mappings, as /proc/self/smaps
-// gives it.
+// residentKiB sums the resident size of the executable's mappings that
+// start where one of ranges does.
 func residentKiB(t *testing.T, ranges []mapping) int {
 	t.Helper()
-	smaps, err := os.ReadFile("/proc/self/smaps")
+	ms, err := exeMappingsNow()
 	if err != nil {
 		t.Fatal(err)
 	}
 	var total int
-	counting := false
-	for _, line := range strings.Split(string(smaps), "\n") {
-		if m, ok := parseMapping(line); ok {
-			counting = slices.ContainsFunc(ranges, func(r mapping) bool { return r.start == m.start })
-			continue
-		}
-		if v, ok := strings.CutPrefix(line, "Rss:"); ok && counting {
-			kib, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
-			if err != nil {
-				t.Fatalf("smaps line %q: %v", line, err)
-			}
-			total += kib
+	for _, m := range ms {
+		if slices.ContainsFunc(ranges, func(r mapping) bool { return r.start == m.start }) {
+			total += int(m.rssKiB)
 		}
 	}
 	return total
+}
+
+// readOnlyBytes reads every mapping of the executable that is not writable,
+// released or not, through /proc/self/mem.
+func readOnlyBytes(t *testing.T, mem *os.File) map[uint64][]byte {
+	t.Helper()
+	ms, err := exeMappingsNow()
+	if err != nil {
+		t.Fatal(err)
+	}
+	contents := make(map[uint64][]byte)
+	for _, m := range ms {
+		if m.writable {
+			continue
+		}
+		b := make([]byte, m.end-m.start)
+		if _, err := mem.ReadAt(b, int64(m.start)); err != nil {
+			t.Fatalf("reading %x-%x: %v", m.start, m.end, err)
+		}
+		contents[m.start] = b
+	}
+	return contents
 }
 
 func TestReleaseUnmapsReadOnlyPagesAndKeepsWrites(t *testing.T) {
@@ -55,11 +67,12 @@ func TestReleaseUnmapsReadOnlyPagesAndKeepsWrites(t *testing.T) {
 	defer mem.Close()
 	var size int
 	for _, m := range ranges {
-		if _, err := mem.ReadAt(make([]byte, m.end-m.start), int64(m.start)); err != nil {
-			t.Fatalf("reading %x-%x: %v", m.start, m.end, err)
-		}
 		size += int(m.end-m.start) / 1024
 	}
+	// Every read-only page reads the same after Release: a private copy
+	// (relocated pointers in a PIE or externally linked build) given back
+	// would read as the file's bytes instead.
+	contents := readOnlyBytes(t, mem)
 	written[0], written[len(written)-1] = 42, 43
 	before := residentKiB(t, ranges)
 
@@ -81,6 +94,11 @@ func TestReleaseUnmapsReadOnlyPagesAndKeepsWrites(t *testing.T) {
 	// binary that is a large share (about 60% here, 85% linked externally).
 	if after > before*9/10 {
 		t.Errorf("releasable mappings resident %d KiB -> %d KiB, want at least a tenth released", before, after)
+	}
+	for start, b := range readOnlyBytes(t, mem) {
+		if !bytes.Equal(b, contents[start]) {
+			t.Errorf("read-only mapping at %x reads differently after Release", start)
+		}
 	}
 	if written[0] != 42 || written[len(written)-1] != 43 || written[1] != 2 {
 		t.Errorf("writable data changed by Release: %v ... %v", written[:3], written[len(written)-1])
@@ -113,18 +131,19 @@ Anonymous:             0 kB
 Rss:                  16 kB
 Anonymous:            16 kB
 `
-	got, err := releasable([]byte(smaps), fileID{0xfd, 1, 2621447})
+	ms, err := exeMappings([]byte(smaps), fileID{0xfd, 1, 2621447})
 	if err != nil {
 		t.Fatal(err)
 	}
+	got := releasable(ms)
 	want := []mapping{
-		{start: 0x400000, end: 0x1c6b000, file: fileID{0xfd, 1, 2621447}},
-		{start: 0x1c6b000, end: 0x3626000, file: fileID{0xfd, 1, 2621447}},
+		{start: 0x400000, end: 0x1c6b000, file: fileID{0xfd, 1, 2621447}, rssKiB: 16552},
+		{start: 0x1c6b000, end: 0x3626000, file: fileID{0xfd, 1, 2621447}, rssKiB: 15404},
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("releasable = %+v, want %+v", got, want)
 	}
-	if _, err := releasable([]byte("00400000-01c6b000 r-xp 00000000 fd:01 1 /x\nAnonymous: lots kB\n"), fileID{0xfd, 1, 1}); err == nil {
+	if _, err := exeMappings([]byte("00400000-01c6b000 r-xp 00000000 fd:01 1 /x\nAnonymous: lots kB\n"), fileID{0xfd, 1, 1}); err == nil {
 		t.Error("an unreadable Anonymous line was accepted")
 	}
 }
